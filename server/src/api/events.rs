@@ -1,0 +1,62 @@
+//! `GET /v1/events`: the organisation's event log, the same events webhooks deliver.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::extractors::{Page, PageParams};
+use super::problem::{ApiError, ApiResult, AuthErrors};
+use super::{AppState, respond};
+use crate::auth::{Principal, Role};
+use crate::events::Event;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list);
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventFilters {
+    /// Only events of this type, e.g. `participant.created`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    event_type: Option<String>,
+    /// Only events that occurred at or after this time (RFC 3339).
+    since: Option<DateTime<Utc>>,
+}
+
+/// List events
+///
+/// Every change in the organisation, oldest first, each with the resource as it stood after the change.
+#[utoipa::path(
+    operation_id = "list_events",
+    tag = "Events",
+    params(EventFilters, PageParams),
+    responses(
+        (status = 200, description = "One page of events", body = Page<Event>),
+        (status = 400, description = "A query parameter is malformed", body = super::problem::Problem, content_type = "application/problem+json"),
+        AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/events")]
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    filters: web::Query<EventFilters>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    if !principal.is(Role::OrgAdmin) {
+        return Err(ApiError::Forbidden("this requires the org_admin role".into()));
+    }
+    let limit = page.limit()?;
+    let scope = principal.scope(state.db.reader());
+    let mut rows = scope
+        .list_events(filters.event_type.as_deref(), filters.since, page.after()?, limit + 1)
+        .await?;
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    respond::hashed(&req, &Page::new(rows, has_more, |e| e.id))
+}

@@ -1,0 +1,223 @@
+//! The HTTP edge: one file per resource, the extractors, the one error-to-problem map, the OpenAPI document, and the
+//! assembly of the actix-web app from them.
+
+pub mod events;
+pub mod extractors;
+pub mod health;
+pub mod idempotency;
+pub mod identity_provider;
+pub mod oauth;
+pub mod participants;
+pub mod problem;
+pub mod respond;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
+use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+use tracing::Instrument;
+use utoipa::openapi::security::{ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+
+use crate::auth::{Authenticator, Principal};
+use crate::config::Config;
+use crate::store::Db;
+use problem::{ApiError, PROBLEM_CONTENT_TYPE};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub auth: Arc<Authenticator>,
+    pub config: Arc<Config>,
+    pub redis: Option<redis::aio::ConnectionManager>,
+}
+
+impl AppState {
+    pub fn idempotency_retention(&self) -> chrono::Duration {
+        chrono::Duration::hours(self.config.idempotency_retention_hours as i64)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Upward API",
+        description = "Upward runs reverse-mentoring programmes: junior or under-represented employees (mentors) \
+mentor senior leaders (mentees). This API owns the organisation's participants, programmes, enrolments, pairs and \
+sessions, and emits an event for every change.\n\n\
+**Authentication.** Exchange your organisation's client credentials at `POST /v1/oauth/token` for a short-lived \
+bearer token (role `org_admin`). Mint participant tokens with `POST /v1/participants/{id}/tokens`, or register your \
+own identity provider with `PUT /v1/identity-provider` so its tokens act as your participants.\n\n\
+**Errors** are RFC 9457 problem documents (`application/problem+json`) with a stable `type` and `code`.\n\n\
+**Concurrency and retries.** Resources carry an `ETag`; send it back in `If-Match` to make a write conditional \
+(412 when it no longer matches). Send an `Idempotency-Key` with a `POST` to retry it safely.\n\n\
+**Tenancy.** Another organisation's resources are indistinguishable from missing ones (404).",
+        license(name = "Apache-2.0"),
+    ),
+    servers((url = "http://127.0.0.1:8080", description = "The embedded default")),
+    components(schemas(problem::Problem, crate::domain::FieldError)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "Authentication", description = "Tokens: client credentials, participant tokens, the server's keys"),
+        (name = "Participants", description = "The organisation's employee directory"),
+        (name = "Identity provider", description = "Bring your own identity provider"),
+        (name = "Events", description = "The event log: every change, in order"),
+        (name = "Operations", description = "Health and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A token from `/v1/oauth/token`, a minted participant token, or a token of the organisation's \
+                         registered identity provider.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new(
+                    "/v1/oauth/token",
+                    Scopes::from_iter([("org_admin", "Manage the whole organisation")]),
+                ))],
+                "OAuth 2.0 client credentials (RFC 6749 §4.4)",
+            )),
+        );
+    }
+}
+
+/// Every route, declared with its OpenAPI description.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.configure(health::routes).service(
+        utoipa_actix_web::scope("/v1")
+            .configure(oauth::routes)
+            .configure(participants::routes)
+            .configure(identity_provider::routes)
+            .configure(events::routes),
+    );
+}
+
+/// The OpenAPI document, assembled from the route declarations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, spec) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts();
+    spec
+}
+
+/// The whole application, as each HTTP worker builds it.
+pub fn app(
+    state: web::Data<AppState>,
+    spec: utoipa::openapi::OpenApi,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let body_limit = state.config.max_body_bytes;
+    let (app, _) = actix_web::App::new()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(body_limit))
+        .app_data(web::PathConfig::default().error_handler(extractors::path_error))
+        .app_data(web::QueryConfig::default().error_handler(extractors::query_error))
+        .wrap(
+            ErrorHandlers::new()
+                .handler(actix_web::http::StatusCode::NOT_FOUND, as_problem)
+                .handler(actix_web::http::StatusCode::METHOD_NOT_ALLOWED, as_problem),
+        )
+        .wrap(actix_web::middleware::from_fn(request_context))
+        .into_utoipa_app()
+        .configure(routes)
+        .split_for_parts();
+    app.service(web::redirect("/docs", "/docs/"))
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                .url("/openapi.json", spec)
+                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+        )
+        .default_service(web::to(|| async { ApiError::RouteNotFound.error_response() }))
+}
+
+/// Turns actix's own bodyless 404/405 answers into problem documents; our handlers' problems pass through.
+fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == PROBLEM_CONTENT_TYPE);
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let error = if res.status() == actix_web::http::StatusCode::METHOD_NOT_ALLOWED {
+        ApiError::MethodNotAllowed
+    } else {
+        ApiError::RouteNotFound
+    };
+    let (req, _) = res.into_parts();
+    let response: HttpResponse = error.error_response();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}
+
+/// Gives every request an id (the caller's `X-Request-Id`, or a new one), echoes it, and writes one access-log line
+/// with the organisation, status and latency.
+async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=128).contains(&v.len()) && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut res = next.call(req).instrument(span).await?;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    let organisation = res
+        .request()
+        .extensions()
+        .get::<Principal>()
+        .map(|p| p.organisation_id.to_string());
+    tracing::info!(
+        target: "upward::access",
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status = res.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        organisation_id = organisation.as_deref().unwrap_or("-"),
+        "request"
+    );
+    Ok(res)
+}

@@ -1,0 +1,155 @@
+//! Configuration: built-in defaults, then `upward.toml` (if present, or the file named by `UPWARD_CONFIG`), then
+//! `UPWARD_*` environment variables, later sources winning. Validated once at start-up so a bad value stops the
+//! process with one clear line.
+
+use std::net::SocketAddr;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://path?mode=rwc` (embedded default) or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Largest number of pooled database connections (the SQLite writer always has exactly one).
+    pub database_max_connections: u32,
+    /// Address to listen on, `host:port`.
+    pub listen: String,
+    /// `redis://host:port` in production; absent for the embedded mode.
+    pub redis_url: Option<String>,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `upward_server=debug,info`.
+    pub log: String,
+    /// HTTP worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+    /// The `iss` of the tokens this server signs; normally its public base URL.
+    pub issuer: String,
+    /// Lifetime of access tokens issued at `/v1/oauth/token`.
+    pub token_ttl_seconds: u64,
+    /// Longest lifetime an admin may ask for when minting a participant token.
+    pub participant_token_max_ttl_seconds: u64,
+    /// A signing key signs new tokens for this many days, then a fresh key takes over (the old one keeps verifying
+    /// until every token it signed has expired).
+    pub signing_key_rotation_days: u64,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Accept `http://` and private addresses for outbound URLs (identity-provider JWKS). For tests and local
+    /// development only.
+    pub allow_insecure_urls: bool,
+    /// How long a fetched identity-provider JWKS is trusted before it is fetched again.
+    pub idp_jwks_cache_seconds: u64,
+    /// Shortest interval between two fetches of one JWKS caused by unknown `kid`s (protects the IdP from junk tokens).
+    pub idp_jwks_min_refresh_seconds: u64,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_retention_hours: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://upward.db?mode=rwc".into(),
+            database_max_connections: 16,
+            listen: "127.0.0.1:8080".into(),
+            redis_url: None,
+            migrate_on_start: true,
+            log_format: LogFormat::Text,
+            log: "info".into(),
+            workers: None,
+            issuer: "http://127.0.0.1:8080".into(),
+            token_ttl_seconds: 900,
+            participant_token_max_ttl_seconds: 86_400,
+            signing_key_rotation_days: 30,
+            max_body_bytes: 1024 * 1024,
+            allow_insecure_urls: false,
+            idp_jwks_cache_seconds: 600,
+            idp_jwks_min_refresh_seconds: 5,
+            idempotency_retention_hours: 24,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration: {field}: {message}")]
+    Invalid { field: &'static str, message: String },
+}
+
+impl Config {
+    /// Loads defaults < `upward.toml` (or `UPWARD_CONFIG`) < `UPWARD_*` environment variables.
+    pub fn load() -> Result<Config, ConfigError> {
+        let file = std::env::var("UPWARD_CONFIG").unwrap_or_else(|_| "upward.toml".into());
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            // `UPWARD_TEST_*` belong to the test suite and `UPWARD_CONFIG` names the file; neither is a setting.
+            .merge(Env::prefixed("UPWARD_").filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key != "config" && !key.starts_with("test_")
+            }))
+            .extract()
+            .map_err(|e| ConfigError::Load(one_line(&e.to_string())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, message: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                message: message.to_string(),
+            })
+        };
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres:")
+            || self.database_url.starts_with("postgresql:"))
+        {
+            return invalid("UPWARD_DATABASE_URL", "must start with sqlite:// or postgres://");
+        }
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return invalid("UPWARD_LISTEN", "must be host:port, e.g. 127.0.0.1:8080");
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return invalid("UPWARD_REDIS_URL", "must start with redis:// or rediss://");
+        }
+        if self.token_ttl_seconds < 60 || self.token_ttl_seconds > 86_400 {
+            return invalid("UPWARD_TOKEN_TTL_SECONDS", "must be between 60 and 86400");
+        }
+        if self.participant_token_max_ttl_seconds < 60 {
+            return invalid("UPWARD_PARTICIPANT_TOKEN_MAX_TTL_SECONDS", "must be at least 60");
+        }
+        if self.signing_key_rotation_days == 0 {
+            return invalid("UPWARD_SIGNING_KEY_ROTATION_DAYS", "must be at least 1");
+        }
+        if self.max_body_bytes < 1024 {
+            return invalid("UPWARD_MAX_BODY_BYTES", "must be at least 1024");
+        }
+        if self.database_max_connections == 0 {
+            return invalid("UPWARD_DATABASE_MAX_CONNECTIONS", "must be at least 1");
+        }
+        if self.workers == Some(0) {
+            return invalid("UPWARD_WORKERS", "must be at least 1");
+        }
+        if self.issuer.trim().is_empty() {
+            return invalid("UPWARD_ISSUER", "must not be empty");
+        }
+        Ok(())
+    }
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}

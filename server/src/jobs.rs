@@ -1,0 +1,51 @@
+//! Background work of one instance: rotating signing keys when due and pruning expired idempotency records. Each
+//! task is safe to run on many instances at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::AppState;
+
+pub struct Jobs {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Jobs {
+    pub fn start(state: Arc<AppState>) -> Jobs {
+        let (stop, stopped) = watch::channel(false);
+        let handles = vec![tokio::spawn(housekeeping(state, stopped))];
+        Jobs { stop, handles }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for handle in self.handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+async fn housekeeping(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) {
+    // Start-up already ensured a signing key; the first round is a period later.
+    let period = Duration::from_secs(60);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        if let Err(e) = state.auth.keys().ensure_signing_key().await {
+            tracing::warn!(error = %e, "signing key rotation check failed");
+        }
+        let before = chrono::Utc::now() - state.idempotency_retention();
+        match state.db.prune_idempotency_keys(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "pruned expired idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+        }
+    }
+}

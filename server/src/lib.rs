@@ -1,0 +1,155 @@
+//! Upward's server as a library: [`Application::build`] assembles the whole app from a [`Config`] — used by the
+//! binary and by every integration test, so tests run exactly what production runs.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod jobs;
+pub mod store;
+pub mod telemetry;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::{HttpServer, web};
+
+pub use config::Config;
+use store::Db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("database {url}: {source}")]
+    Database { url: String, source: store::StoreError },
+    #[error("the database schema is {0} migration(s) behind; run `upward migrate` or enable UPWARD_MIGRATE_ON_START")]
+    PendingMigrations(usize),
+    #[error("redis {url}: {message}")]
+    Redis { url: String, message: String },
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+}
+
+/// Connects to the database named by the configuration, reporting failures with a redacted URL.
+pub async fn connect(config: &Config) -> Result<Db, StartError> {
+    Db::connect(&config.database_url, config.database_max_connections)
+        .await
+        .map_err(|source| StartError::Database {
+            url: store::redact_url(&config.database_url),
+            source,
+        })
+}
+
+/// A built, listening, not-yet-running server.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: web::Data<api::AppState>,
+    jobs: jobs::Jobs,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        config.validate()?;
+        let db = connect(&config).await?;
+        if config.migrate_on_start {
+            db.migrate().await.map_err(|source| StartError::Database {
+                url: store::redact_url(&config.database_url),
+                source,
+            })?;
+        } else {
+            let pending = db.pending_migrations().await.map_err(|source| StartError::Database {
+                url: store::redact_url(&config.database_url),
+                source,
+            })?;
+            if pending > 0 {
+                return Err(StartError::PendingMigrations(pending));
+            }
+        }
+        let redis = match &config.redis_url {
+            None => None,
+            Some(url) => {
+                let fail = |message: String| StartError::Redis {
+                    url: store::redact_url(url),
+                    message,
+                };
+                let client = redis::Client::open(url.as_str()).map_err(|e| fail(e.to_string()))?;
+                let manager = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    redis::aio::ConnectionManager::new(client),
+                )
+                .await
+                .map_err(|_| fail("timed out connecting".into()))?
+                .map_err(|e| fail(e.to_string()))?;
+                Some(manager)
+            }
+        };
+        let auth = auth::Authenticator::new(db.clone(), &config)
+            .await
+            .map_err(|source| StartError::Database {
+                url: store::redact_url(&config.database_url),
+                source,
+            })?;
+        let config = Arc::new(config);
+        let state = web::Data::new(api::AppState {
+            db: db.clone(),
+            auth: Arc::new(auth),
+            config: config.clone(),
+            redis,
+        });
+
+        let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {
+            address: config.listen.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen {
+                address: config.listen.clone(),
+                source,
+            })?
+            .port();
+        let spec = api::openapi();
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || api::app(app_state.clone(), spec.clone())).shutdown_timeout(30);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartError::Listen {
+                address: config.listen.clone(),
+                source,
+            })?
+            .run();
+        let jobs = jobs::Jobs::start(state.clone().into_inner());
+        Ok(Application {
+            port,
+            server,
+            state,
+            jobs,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<api::AppState> {
+        self.state.clone()
+    }
+
+    /// A handle that stops the server gracefully (as SIGTERM does).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped (SIGTERM, SIGINT, or a handle), finishing in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.jobs.stop().await;
+        result
+    }
+}

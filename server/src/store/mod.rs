@@ -1,0 +1,202 @@
+//! Persistence. The database handle ([`Db`]) and the tenant [`Scope`]: every query on tenant-owned data is a method of
+//! a scope, and a scope always carries the organisation id, so forgetting tenancy is not possible from outside this
+//! module. Entities stay private here; callers see domain types only.
+
+mod entities;
+pub mod events;
+pub mod idempotency;
+pub mod identity_providers;
+pub mod keys;
+pub mod organisations;
+pub mod participants;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr,
+    SqlxSqliteConnector, TransactionTrait,
+};
+use upward_migrations::{Migrator, MigratorTrait};
+use uuid::Uuid;
+
+/// Errors of the persistence layer, classified so the layers above can react without parsing driver messages.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; the string names the constraint or the columns.
+    #[error("unique constraint violated: {0}")]
+    UniqueViolation(String),
+    /// The database could not be reached or timed out.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(#[from] DbErrWrapper),
+    /// A row held data this version of Upward cannot read (should never happen; points at a bug or manual edits).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Wraps `DbErr` so that `StoreError::from(DbErr)` can classify instead of blindly wrapping.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct DbErrWrapper(DbErr);
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        if let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() {
+            return StoreError::UniqueViolation(message);
+        }
+        match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(err.to_string()),
+            _ => StoreError::Other(DbErrWrapper(err)),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database. On SQLite, writes go through a pool of one connection so that write transactions queue instead of
+/// failing with `SQLITE_BUSY`, while reads use a pool of their own (WAL mode lets them run beside the writer). On
+/// PostgreSQL both are the same pool.
+#[derive(Clone)]
+pub struct Db {
+    read: DatabaseConnection,
+    write: DatabaseConnection,
+    backend: Backend,
+}
+
+impl Db {
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Db> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.clone())
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok(Db {
+                read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
+                write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
+                backend: Backend::Sqlite,
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let mut options = ConnectOptions::new(url);
+            options
+                .max_connections(max_connections.max(2))
+                .min_connections(1)
+                .connect_timeout(Duration::from_secs(10))
+                .acquire_timeout(Duration::from_secs(30))
+                .sqlx_logging(false);
+            let pool = Database::connect(options)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok(Db {
+                read: pool.clone(),
+                write: pool,
+                backend: Backend::Postgres,
+            })
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "unsupported database URL (expected sqlite:// or postgres://): {}",
+                redact_url(url)
+            )))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection for reads outside a transaction.
+    pub fn reader(&self) -> &DatabaseConnection {
+        &self.read
+    }
+
+    /// Starts a write transaction. Every change and the events it causes commit in one of these.
+    pub async fn begin(&self) -> StoreResult<DatabaseTransaction> {
+        Ok(self.write.begin().await?)
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        Migrator::up(&self.write, None).await?;
+        Ok(())
+    }
+
+    pub async fn pending_migrations(&self) -> StoreResult<usize> {
+        Ok(Migrator::get_pending_migrations(&self.write).await?.len())
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.read.ping().await?;
+        Ok(())
+    }
+
+    pub async fn close(self) {
+        let _ = self.read.close().await;
+        if self.backend == Backend::Sqlite {
+            let _ = self.write.close().await;
+        }
+    }
+}
+
+/// Hides the password of a database URL before it reaches a log line or an error message.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &credentials[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The one door to tenant-owned data: a connection (or transaction) together with the organisation it acts for.
+/// Constructed only from an authenticated principal (or the operator's CLI), never from request input.
+pub struct Scope<'c, C: ConnectionTrait> {
+    conn: &'c C,
+    organisation_id: Uuid,
+}
+
+impl<'c, C: ConnectionTrait> Scope<'c, C> {
+    pub(crate) fn new(conn: &'c C, organisation_id: Uuid) -> Self {
+        Scope { conn, organisation_id }
+    }
+
+    pub fn organisation_id(&self) -> Uuid {
+        self.organisation_id
+    }
+}
+
+/// A new time-ordered id (UUIDv7), so that ordering by id is ordering by creation.
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+/// The current time truncated to microseconds, the precision both databases keep, so a value read back equals the
+/// value written (and so do ETags and event payloads built from it).
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real HTTP API against a fresh database per test, on SQLite and (when configured)
+//! PostgreSQL. One binary, one module per capability.
+
+mod auth;
+mod errors;
+mod events;
+mod idempotency;
+mod identity_provider;
+mod operations;
+mod participants;
+mod tenancy;

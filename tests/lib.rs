@@ -1,0 +1,333 @@
+//! Test harness: spawns the real application (the same `Application::build` as production) on a fresh database per
+//! test — a SQLite file always, and a uniquely named PostgreSQL database when `UPWARD_TEST_DATABASE_URL` is set —
+//! and offers an HTTP client and fixtures built through the public API.
+
+use std::sync::Arc;
+
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+use upward_server::{Application, Config};
+use uuid::Uuid;
+
+/// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL (when configured).
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::Backend::postgres() {
+                    Some(backend) => super::$name(backend).await,
+                    None => eprintln!("UPWARD_TEST_DATABASE_URL is not set: PostgreSQL run skipped"),
+                }
+            }
+        }
+    )* };
+}
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    /// The admin URL of a PostgreSQL server; each test creates and drops its own database there.
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Backend> {
+        std::env::var("UPWARD_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(Backend::Postgres)
+    }
+}
+
+pub fn redis_url() -> Option<String> {
+    std::env::var("UPWARD_TEST_REDIS_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// A database that exists for one test and is removed when the test ends (even when it fails).
+pub struct TestDatabase {
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    pub async fn create(backend: &Backend) -> TestDatabase {
+        let name = format!("upward_test_{}", Uuid::now_v7().simple());
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                TestDatabase {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    cleanup: Cleanup::File(path),
+                }
+            }
+            Backend::Postgres(admin_url) => {
+                use sea_orm::ConnectionTrait;
+                let admin = sea_orm::Database::connect(admin_url.as_str())
+                    .await
+                    .expect("connect to PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+                TestDatabase {
+                    url: format!("{base}/{name}"),
+                    cleanup: Cleanup::Postgres {
+                        admin_url: admin_url.clone(),
+                        name,
+                    },
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; a fresh thread with its own runtime may block.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    runtime.block_on(async {
+                        use sea_orm::ConnectionTrait;
+                        if let Ok(admin) = sea_orm::Database::connect(admin_url.as_str()).await {
+                            let _ = admin
+                                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .await;
+                            admin.close().await.ok();
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// A configuration for tests: an ephemeral port, one worker, outbound http allowed (fake IdPs on loopback).
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        database_url: database_url.to_string(),
+        database_max_connections: 4,
+        listen: "127.0.0.1:0".into(),
+        workers: Some(1),
+        allow_insecure_urls: true,
+        idp_jwks_min_refresh_seconds: 0,
+        log: "warn".into(),
+        ..Config::default()
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: actix_web::web::Data<upward_server::api::AppState>,
+    pub config: Config,
+    handle: actix_web::dev::ServerHandle,
+    pub database: Arc<TestDatabase>,
+}
+
+/// An organisation created for a test, with an admin token.
+#[derive(Clone, Debug)]
+pub struct Org {
+    pub id: Uuid,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let database = Arc::new(TestDatabase::create(&backend).await);
+        let mut config = test_config(&database.url);
+        adjust(&mut config);
+        Self::spawn_on(database, config).await
+    }
+
+    /// Spawns an app on an existing database (e.g. a second instance, or a restart).
+    pub async fn spawn_on(database: Arc<TestDatabase>, config: Config) -> TestApp {
+        let app = Application::build(config.clone())
+            .await
+            .expect("the application builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state();
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestApp {
+            base,
+            client,
+            state,
+            config,
+            handle,
+            database,
+        }
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(token)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, token).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.request(Method::POST, path, token).json(body).send().await.unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.request(Method::PATCH, path, token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.request(Method::DELETE, path, token).send().await.unwrap()
+    }
+
+    /// Creates an organisation the way the operator does (`upward org create`) and exchanges its credentials for a
+    /// token through the API.
+    pub async fn org(&self, name: &str) -> Org {
+        let created = upward_server::domain::organisations::create(&self.state.db, name)
+            .await
+            .unwrap();
+        let token = self.token(&created.client_id, &created.client_secret).await;
+        Org {
+            id: created.id,
+            client_id: created.client_id,
+            client_secret: created.client_secret,
+            token,
+        }
+    }
+
+    pub async fn token(&self, client_id: &str, client_secret: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/v1/oauth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "token exchange");
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a participant through the API and returns it.
+    pub async fn participant(&self, token: &str, body: Value) -> Value {
+        let response = self.post("/v1/participants", token, &body).await;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "creating participant: {value}");
+        value
+    }
+
+    /// A participant with sensible defaults; `email` must be unique per organisation.
+    pub async fn person(&self, token: &str, email: &str, level: i32) -> Value {
+        self.participant(
+            token,
+            json!({"email": email, "display_name": email.split('@').next().unwrap(), "level": level}),
+        )
+        .await
+    }
+
+    pub async fn participant_token(&self, admin_token: &str, participant_id: &str) -> String {
+        let response = self
+            .post(
+                &format!("/v1/participants/{participant_id}/tokens"),
+                admin_token,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Every event of the organisation, oldest first.
+    pub async fn events(&self, token: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/events?limit=200&cursor={c}"),
+                None => "/v1/events?limit=200".into(),
+            };
+            let page: Value = self.get(&path, token).await.json().await.unwrap();
+            all.extend(page["data"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return all,
+            }
+        }
+    }
+}
+
+/// Asserts a response is an RFC 9457 problem with this status and code, and returns its body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    let actual = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(actual, status, "status; body: {body}");
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/problem+json"),
+        "content type; body: {body}"
+    );
+    assert_eq!(body["code"], code, "problem code; body: {body}");
+    assert_eq!(body["status"], status, "problem status member");
+    assert!(body["type"].as_str().unwrap().ends_with(code), "problem type");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "title and detail"
+    );
+    body
+}
