@@ -158,7 +158,58 @@ pub fn app(
                 .url("/openapi.json", spec)
                 .config(utoipa_swagger_ui::Config::default().validator_url("none")),
         )
-        .default_service(web::to(|| async { ApiError::RouteNotFound.error_response() }))
+        .default_service(web::to(unmatched))
+}
+
+/// The documented routes, as path templates with their methods: lets an unmatched request be told apart as an
+/// unknown route (404) or a known route with the wrong method (405 with `Allow`).
+struct RouteTable(Vec<(Vec<String>, Vec<String>)>);
+
+static ROUTES: std::sync::LazyLock<RouteTable> = std::sync::LazyLock::new(|| {
+    let spec = openapi();
+    RouteTable(
+        spec.paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let segments = template.split('/').map(str::to_string).collect();
+                let documented = serde_json::to_value(item).unwrap_or_default();
+                let methods = ["get", "post", "put", "patch", "delete"]
+                    .iter()
+                    .filter(|m| documented.get(**m).is_some())
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect();
+                (segments, methods)
+            })
+            .collect(),
+    )
+});
+
+impl RouteTable {
+    fn methods_for(&self, path: &str) -> Option<&[String]> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.0.iter().find_map(|(segments, methods)| {
+            let matches = segments.len() == parts.len()
+                && segments
+                    .iter()
+                    .zip(&parts)
+                    .all(|(s, p)| (s.starts_with('{') && !p.is_empty()) || s == p);
+            matches.then_some(methods.as_slice())
+        })
+    }
+}
+
+async fn unmatched(req: actix_web::HttpRequest) -> HttpResponse {
+    match ROUTES.methods_for(req.path()) {
+        Some(methods) if !methods.is_empty() => {
+            let mut response = ApiError::MethodNotAllowed.error_response();
+            if let Ok(allow) = HeaderValue::from_str(&methods.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            response
+        }
+        _ => ApiError::RouteNotFound.error_response(),
+    }
 }
 
 /// Turns actix's own bodyless 404/405 answers into problem documents; our handlers' problems pass through.

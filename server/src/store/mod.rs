@@ -83,13 +83,13 @@ impl Db {
                 .foreign_keys(true);
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options.clone())
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             let read = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -104,7 +104,7 @@ impl Db {
                 .max_connections(max_connections.max(2))
                 .min_connections(1)
                 .connect_timeout(Duration::from_secs(10))
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(Duration::from_secs(10))
                 .sqlx_logging(false);
             let pool = Database::connect(options)
                 .await
