@@ -21,7 +21,8 @@ command -v wrk >/dev/null || { echo "bench: wrk is required (apt-get install wrk
 cargo build --release -p upward-server --bin upward >/dev/null
 BIN="$CARGO_TARGET_DIR/release/upward"
 WORK="$(mktemp -d)"
-trap 'kill "${SERVER_PID:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# Never `kill 0`: with no server running that would signal this whole process group.
+trap 'if [ -n "${SERVER_PID:-}" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi; rm -rf "$WORK"' EXIT
 mkdir -p bench/results
 
 cat > "$WORK/post.lua" <<'LUA'
@@ -60,6 +61,9 @@ for backend in $BACKENDS; do
     *) echo "unknown backend $backend" >&2; exit 1 ;;
   esac
   export UPWARD_DATABASE_URL="$DB_URL" UPWARD_LISTEN="127.0.0.1:$PORT" UPWARD_LOG=warn
+  if curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz"; then
+    echo "bench: port $PORT is already in use (a leftover server?); set PORT" >&2; exit 1
+  fi
   ORG=$("$BIN" org create --name "Bench")
   "$BIN" serve >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
