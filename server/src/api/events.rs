@@ -6,9 +6,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extractors::{Page, PageParams};
-use super::problem::{ApiError, ApiResult, AuthErrors};
+use super::problem::{ApiResult, AuthErrors};
 use super::{AppState, respond};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::events::Event;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -48,9 +48,7 @@ async fn list(
     filters: web::Query<EventFilters>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    if !principal.is(Role::OrgAdmin) {
-        return Err(ApiError::Forbidden("this requires the org_admin role".into()));
-    }
+    super::require_admin(&principal)?;
     let limit = page.limit()?;
     let scope = principal.scope(state.db.reader());
     let mut rows = scope

@@ -4,22 +4,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, put, web};
 
 use super::extractors::Json;
-use super::problem::{ApiError, ApiResult, AuthErrors, BodyErrors};
+use super::problem::{ApiResult, AuthErrors, BodyErrors};
 use super::{AppState, respond};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::domain::identity_providers::{self, IdentityProvider, PutIdentityProvider};
 use crate::store::StoreError;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(get_one).service(put_one).service(delete_one);
-}
-
-fn authorise_admin(principal: &Principal) -> ApiResult<()> {
-    if principal.is(Role::OrgAdmin) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("this requires the org_admin role".into()))
-    }
 }
 
 fn etag(idp: &IdentityProvider) -> String {
@@ -39,7 +31,7 @@ fn etag(idp: &IdentityProvider) -> String {
 )]
 #[get("/identity-provider")]
 async fn get_one(req: HttpRequest, state: web::Data<AppState>, principal: Principal) -> ApiResult<HttpResponse> {
-    authorise_admin(&principal)?;
+    super::require_admin(&principal)?;
     let idp = identity_providers::get(&principal.scope(state.db.reader())).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &idp, &etag(&idp)))
 }
@@ -68,7 +60,7 @@ async fn put_one(
     principal: Principal,
     body: Json<PutIdentityProvider>,
 ) -> ApiResult<HttpResponse> {
-    authorise_admin(&principal)?;
+    super::require_admin(&principal)?;
     let txn = state.db.begin().await?;
     let (idp, created) =
         identity_providers::put(&principal.scope(&txn), body.value, state.config.allow_insecure_urls).await?;
@@ -93,7 +85,7 @@ async fn put_one(
 )]
 #[delete("/identity-provider")]
 async fn delete_one(state: web::Data<AppState>, principal: Principal) -> ApiResult<HttpResponse> {
-    authorise_admin(&principal)?;
+    super::require_admin(&principal)?;
     let txn = state.db.begin().await?;
     identity_providers::delete(&principal.scope(&txn)).await?;
     txn.commit().await.map_err(StoreError::from)?;

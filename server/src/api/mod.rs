@@ -37,6 +37,15 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
 }
 
+/// The check every administrative route makes.
+pub fn require_admin(principal: &Principal) -> problem::ApiResult<()> {
+    if principal.is(crate::auth::Role::OrgAdmin) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("this requires the org_admin role".into()))
+    }
+}
+
 impl AppState {
     pub fn idempotency_retention(&self) -> chrono::Duration {
         chrono::Duration::hours(self.config.idempotency_retention_hours as i64)

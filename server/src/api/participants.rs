@@ -36,14 +36,6 @@ fn authorise_read(principal: &Principal, id: Option<Uuid>) -> ApiResult<()> {
     }
 }
 
-fn authorise_admin(principal: &Principal) -> ApiResult<()> {
-    if principal.is(Role::OrgAdmin) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("this requires the org_admin role".into()))
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListFilters {
@@ -122,7 +114,7 @@ async fn create(
     key: IdempotencyKey,
     body: Json<CreateParticipant>,
 ) -> ApiResult<HttpResponse> {
-    authorise_admin(&principal)?;
+    super::require_admin(&principal)?;
     let retention = state.idempotency_retention();
     let fingerprint = idempotency::fingerprint(&req, &principal, &body.raw);
     if let Some(key) = &key.0
@@ -207,7 +199,7 @@ async fn update(
     if_match: IfMatch,
     body: Json<UpdateParticipant>,
 ) -> ApiResult<HttpResponse> {
-    authorise_admin(&principal)?;
+    super::require_admin(&principal)?;
     let txn = state.db.begin().await?;
     let participant = participants::update(
         &principal.scope(&txn),
@@ -250,7 +242,7 @@ async fn deactivate(
     id: web::Path<Uuid>,
     if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    authorise_admin(&principal)?;
+    super::require_admin(&principal)?;
     let txn = state.db.begin().await?;
     let participant = participants::deactivate(&principal.scope(&txn), id.into_inner(), if_match.0.as_deref()).await?;
     txn.commit().await.map_err(crate::store::StoreError::from)?;
@@ -330,7 +322,7 @@ async fn mint_token(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    authorise_admin(&principal)?;
+    super::require_admin(&principal)?;
     // The body is optional: empty means the defaults.
     let request: MintToken = if body.is_empty() {
         MintToken::default()
