@@ -147,8 +147,10 @@ pub fn app(
     >,
 > {
     let body_limit = state.config.max_body_bytes;
+    let route_table = web::Data::new(RouteTable::new(&spec));
     let (app, _) = actix_web::App::new()
         .app_data(state)
+        .app_data(route_table)
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::PathConfig::default().error_handler(extractors::path_error))
         .app_data(web::QueryConfig::default().error_handler(extractors::query_error))
@@ -171,31 +173,35 @@ pub fn app(
 }
 
 /// The documented routes, as path templates with their methods: lets an unmatched request be told apart as an
-/// unknown route (404) or a known route with the wrong method (405 with `Allow`).
-struct RouteTable(Vec<(Vec<String>, Vec<String>)>);
-
-static ROUTES: std::sync::LazyLock<RouteTable> = std::sync::LazyLock::new(|| {
-    let spec = openapi();
-    RouteTable(
-        spec.paths
-            .paths
-            .iter()
-            .map(|(template, item)| {
-                let segments = template.split('/').map(str::to_string).collect();
-                let documented = serde_json::to_value(item).unwrap_or_default();
-                let methods = ["get", "post", "put", "patch", "delete"]
-                    .iter()
-                    .filter(|m| documented.get(**m).is_some())
-                    .map(|m| m.to_ascii_uppercase())
-                    .collect();
-                (segments, methods)
-            })
-            .collect(),
-    )
-});
+/// unknown route (404) or a known route with the wrong method (405 with `Allow`). Built from the same spec the app
+/// serves, so it cannot drift from the routes.
+struct RouteTable(Vec<(Vec<String>, Vec<&'static str>)>);
 
 impl RouteTable {
-    fn methods_for(&self, path: &str) -> Option<&[String]> {
+    fn new(spec: &utoipa::openapi::OpenApi) -> RouteTable {
+        RouteTable(
+            spec.paths
+                .paths
+                .iter()
+                .map(|(template, item)| {
+                    let segments = template.split('/').map(str::to_string).collect();
+                    let methods = [
+                        ("GET", &item.get),
+                        ("POST", &item.post),
+                        ("PUT", &item.put),
+                        ("PATCH", &item.patch),
+                        ("DELETE", &item.delete),
+                    ]
+                    .into_iter()
+                    .filter_map(|(name, operation)| operation.as_ref().map(|_| name))
+                    .collect();
+                    (segments, methods)
+                })
+                .collect(),
+        )
+    }
+
+    fn methods_for(&self, path: &str) -> Option<&[&'static str]> {
         let parts: Vec<&str> = path.split('/').collect();
         self.0.iter().find_map(|(segments, methods)| {
             let matches = segments.len() == parts.len()
@@ -208,8 +214,8 @@ impl RouteTable {
     }
 }
 
-async fn unmatched(req: actix_web::HttpRequest) -> HttpResponse {
-    match ROUTES.methods_for(req.path()) {
+async fn unmatched(req: actix_web::HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
+    match routes.methods_for(req.path()) {
         Some(methods) if !methods.is_empty() => {
             let mut response = ApiError::MethodNotAllowed.error_response();
             if let Ok(allow) = HeaderValue::from_str(&methods.join(", ")) {

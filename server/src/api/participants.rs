@@ -327,12 +327,7 @@ async fn mint_token(
     let request: MintToken = if body.is_empty() {
         MintToken::default()
     } else {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !is_json {
+        if !super::extractors::is_json(&req) {
             return Err(ApiError::UnsupportedMediaType);
         }
         super::extractors::parse_json(&body)?

@@ -56,6 +56,9 @@ impl From<DbErr> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How long a query waits for a pooled connection; also bounds how long start-up waits for an unreachable database.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -83,13 +86,13 @@ impl Db {
                 .foreign_keys(true);
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.clone())
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             let read = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -104,7 +107,7 @@ impl Db {
                 .max_connections(max_connections.max(2))
                 .min_connections(1)
                 .connect_timeout(Duration::from_secs(10))
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .sqlx_logging(false);
             let pool = Database::connect(options)
                 .await
