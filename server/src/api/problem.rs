@@ -97,6 +97,15 @@ impl ApiError {
                 (S::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed")
             }
             ApiError::Domain(DomainError::Conflict { code, .. }) => (S::CONFLICT, code, "Conflict"),
+            ApiError::Domain(DomainError::IllegalTransition { .. }) => {
+                (S::CONFLICT, "illegal_transition", "Illegal transition")
+            }
+            ApiError::Domain(DomainError::RulesViolated(_)) => (
+                S::UNPROCESSABLE_ENTITY,
+                "rule_violated",
+                "A business rule refused the change",
+            ),
+            ApiError::Domain(DomainError::Forbidden(_)) => (S::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::Domain(DomainError::PreconditionFailed) => {
                 (S::PRECONDITION_FAILED, "precondition_failed", "Precondition failed")
             }
@@ -144,6 +153,14 @@ impl ApiError {
                 )
             }
             ApiError::InvalidBody { detail, errors } => (detail.clone(), Some(errors.clone())),
+            ApiError::Domain(DomainError::RulesViolated(errors)) => (
+                format!(
+                    "refused by {}: {}",
+                    if errors.len() == 1 { "a rule" } else { "rules" },
+                    errors.iter().map(|e| e.code.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                Some(errors.clone()),
+            ),
             ApiError::Domain(DomainError::NotFound(what)) => (format!("no such {what}"), None),
             // Never leak internals (SQL, driver messages) to the caller; they are logged instead.
             ApiError::Domain(DomainError::Store(StoreError::Unavailable(_)))
@@ -155,6 +172,10 @@ impl ApiError {
             }
             other => (other.to_string(), None),
         };
+        let allowed = match self {
+            ApiError::Domain(DomainError::IllegalTransition { allowed, .. }) => Some(allowed.clone()),
+            _ => None,
+        };
         Problem {
             problem_type: format!("{PROBLEM_BASE}{code}"),
             title: title.into(),
@@ -162,7 +183,7 @@ impl ApiError {
             detail,
             code: code.into(),
             errors,
-            allowed: None,
+            allowed,
         }
     }
 }

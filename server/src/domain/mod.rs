@@ -4,13 +4,68 @@
 //!
 //! [`Scope`]: crate::store::Scope
 
+pub mod enrolments;
 pub mod identity_providers;
+pub mod journal;
+pub mod metrics;
 pub mod organisations;
+pub mod pairs;
 pub mod participants;
+pub mod programmes;
+pub mod sessions;
+pub mod surveys;
 
 use crate::store::StoreError;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Who acts, as the domain sees them: the rules of visibility and permission are written against this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// The organisation's administrator: everything in the organisation.
+    Admin,
+    /// A participant acting as programme manager: the programmes that list them, and what is in them.
+    Manager(Uuid),
+    /// A participant acting for themselves.
+    Participant(Uuid),
+}
+
+impl Actor {
+    pub fn participant_id(self) -> Option<Uuid> {
+        match self {
+            Actor::Admin => None,
+            Actor::Manager(id) | Actor::Participant(id) => Some(id),
+        }
+    }
+}
+
+/// A strong validator for HTTP caching and `If-Match`: changes with every write, reveals nothing.
+pub fn etag(id: Uuid, version: i32) -> String {
+    let digest = Sha256::new()
+        .chain_update(id.as_bytes())
+        .chain_update(version.to_be_bytes())
+        .finalize();
+    let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// Refuses a write whose `If-Match` does not name the current ETag (RFC 9110 §13.1.1: strong comparison, a list of
+/// tags, or `*`).
+pub fn check_if_match(current_etag: &str, if_match: Option<&str>) -> DomainResult<()> {
+    match if_match {
+        Some(header) if !etag_matches(header, current_etag) => Err(DomainError::PreconditionFailed),
+        _ => Ok(()),
+    }
+}
+
+pub fn etag_matches(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate == etag)
+}
 
 /// One field that failed validation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -46,6 +101,20 @@ pub enum DomainError {
     /// The change collides with existing state, e.g. a unique email.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A state machine refused a move; `allowed` lists the states reachable from here.
+    #[error("a {resource} cannot go from `{from}` to `{to}`")]
+    IllegalTransition {
+        resource: &'static str,
+        from: String,
+        to: String,
+        allowed: Vec<String>,
+    },
+    /// A business rule refused the change (e.g. a pairing rule); each entry names the rule in its `code`.
+    #[error("{0:?}")]
+    RulesViolated(Vec<FieldError>),
+    /// The caller may see the resource but not do this to it.
+    #[error("{0}")]
+    Forbidden(String),
     /// The caller's `If-Match` no longer matches the resource.
     #[error("the resource has changed since it was read")]
     PreconditionFailed,
@@ -64,6 +133,10 @@ impl Violations {
         self.0.push(FieldError::new(field, code, message));
     }
 
+    pub fn push(&mut self, error: FieldError) {
+        self.0.push(error);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -75,4 +148,49 @@ impl Violations {
             Err(DomainError::Invalid(self.0))
         }
     }
+}
+
+/// Trims a required text field and checks its length.
+pub fn required_text(v: &mut Violations, field: &str, raw: &str, max: usize) -> String {
+    let text = raw.trim().to_string();
+    if text.is_empty() {
+        v.add(field, "required", "must not be empty");
+    } else if text.chars().count() > max {
+        v.add(field, "too_long", format!("must be at most {max} characters"));
+    }
+    text
+}
+
+/// Trims an optional text field (blank becomes absent) and checks its length.
+pub fn optional_text(v: &mut Violations, field: &str, raw: Option<String>, max: usize) -> Option<String> {
+    let text = raw.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())?;
+    if text.chars().count() > max {
+        v.add(field, "too_long", format!("must be at most {max} characters"));
+    }
+    Some(text)
+}
+
+/// Trims each entry of a list of short labels (topics, goals), drops case-insensitive duplicates and checks sizes.
+pub fn label_list(v: &mut Violations, field: &str, raw: Vec<String>, max_items: usize) -> Vec<String> {
+    if raw.len() > max_items {
+        v.add(field, "too_many", format!("at most {max_items} entries"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for (i, label) in raw.into_iter().enumerate() {
+        let label = label.trim().to_string();
+        if label.is_empty() {
+            v.add(format!("{field}[{i}]"), "required", "must not be empty");
+        } else if label.chars().count() > 100 {
+            v.add(format!("{field}[{i}]"), "too_long", "must be at most 100 characters");
+        } else if !out.iter().any(|l| l.to_lowercase() == label.to_lowercase()) {
+            out.push(label);
+        }
+    }
+    out
+}
+
+/// Whether `list` holds `label`, ignoring case.
+pub fn contains_label(list: &[String], label: &str) -> bool {
+    let label = label.trim().to_lowercase();
+    list.iter().any(|l| l.to_lowercase() == label)
 }

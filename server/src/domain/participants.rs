@@ -148,7 +148,7 @@ pub struct UpdateParticipant {
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from a field not sent at all (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 

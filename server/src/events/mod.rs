@@ -9,68 +9,97 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::domain::enrolments::Enrolment;
 use crate::domain::identity_providers::IdentityProvider;
+use crate::domain::journal::{Learning, Note};
+use crate::domain::pairs::Pair;
 use crate::domain::participants::Participant;
+use crate::domain::programmes::Programme;
+use crate::domain::sessions::Session;
+use crate::domain::surveys::{Survey, SurveyRequest};
 use crate::store::{self, Scope, StoreResult};
 
-/// A domain event with its typed payload: `data` is the resource as it stands after the change.
-#[derive(Clone, Debug)]
-pub enum EventPayload {
-    ParticipantCreated(Participant),
-    ParticipantUpdated(Participant),
-    ParticipantDeactivated(Participant),
-    ParticipantReactivated(Participant),
-    IdentityProviderUpdated(IdentityProvider),
-    IdentityProviderDeleted(IdentityProvider),
+/// One entry of the event catalogue: its name, the schema of its `data`, and what it means.
+pub struct EventType {
+    pub name: &'static str,
+    /// The OpenAPI schema of `data`.
+    pub schema: &'static str,
+    pub description: &'static str,
 }
 
-/// Every event type Upward emits, with what it means. Subscribers filter on these names.
-pub const CATALOGUE: &[(&str, &str)] = &[
-    ("participant.created", "A participant was added to the directory."),
-    ("participant.updated", "A participant's fields changed."),
-    (
-        "participant.deactivated",
-        "A participant was deactivated; their tokens stop working.",
-    ),
-    (
-        "participant.reactivated",
-        "A deactivated participant was made active again.",
-    ),
-    (
-        "identity_provider.updated",
-        "The organisation registered or changed its identity provider.",
-    ),
-    (
-        "identity_provider.deleted",
-        "The organisation removed its identity provider; its tokens are no longer accepted.",
-    ),
-];
+/// Declares the typed payloads, their names and the catalogue in one table, so they cannot drift apart.
+macro_rules! catalogue {
+    ($( $variant:ident($ty:ty) => $name:literal, $schema:literal, $doc:literal; )*) => {
+        /// A domain event with its typed payload: `data` is the resource as it stands after the change.
+        #[derive(Clone, Debug)]
+        pub enum EventPayload { $( $variant($ty), )* }
 
-impl EventPayload {
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            EventPayload::ParticipantCreated(_) => "participant.created",
-            EventPayload::ParticipantUpdated(_) => "participant.updated",
-            EventPayload::ParticipantDeactivated(_) => "participant.deactivated",
-            EventPayload::ParticipantReactivated(_) => "participant.reactivated",
-            EventPayload::IdentityProviderUpdated(_) => "identity_provider.updated",
-            EventPayload::IdentityProviderDeleted(_) => "identity_provider.deleted",
-        }
-    }
+        /// Every event type Upward emits, with what it means. Subscribers filter on these names.
+        pub const CATALOGUE: &[EventType] = &[
+            $( EventType { name: $name, schema: $schema, description: $doc }, )*
+        ];
 
-    fn data(&self) -> Value {
-        let result = match self {
-            EventPayload::ParticipantCreated(p)
-            | EventPayload::ParticipantUpdated(p)
-            | EventPayload::ParticipantDeactivated(p)
-            | EventPayload::ParticipantReactivated(p) => serde_json::to_value(p),
-            EventPayload::IdentityProviderUpdated(i) | EventPayload::IdentityProviderDeleted(i) => {
-                serde_json::to_value(i)
+        impl EventPayload {
+            pub fn event_type(&self) -> &'static str {
+                match self { $( EventPayload::$variant(_) => $name, )* }
             }
-        };
-        // Serialising plain structs of strings, numbers and maps cannot fail.
-        result.unwrap_or(Value::Null)
-    }
+
+            fn data(&self) -> Value {
+                let result = match self { $( EventPayload::$variant(x) => serde_json::to_value(x), )* };
+                // Serialising plain structs of strings, numbers and maps cannot fail.
+                result.unwrap_or(Value::Null)
+            }
+        }
+    };
+}
+
+catalogue! {
+    ParticipantCreated(Participant) => "participant.created", "Participant", "A participant was added to the directory.";
+    ParticipantUpdated(Participant) => "participant.updated", "Participant", "A participant's fields changed.";
+    ParticipantDeactivated(Participant) => "participant.deactivated", "Participant",
+        "A participant was deactivated; their tokens stop working.";
+    ParticipantReactivated(Participant) => "participant.reactivated", "Participant",
+        "A deactivated participant was made active again.";
+    IdentityProviderUpdated(IdentityProvider) => "identity_provider.updated", "IdentityProvider",
+        "The organisation registered or changed its identity provider.";
+    IdentityProviderDeleted(IdentityProvider) => "identity_provider.deleted", "IdentityProvider",
+        "The organisation removed its identity provider; its tokens are no longer accepted.";
+    ProgrammeCreated(Programme) => "programme.created", "Programme", "A programme was created (in `draft`).";
+    ProgrammeUpdated(Programme) => "programme.updated", "Programme", "A programme's settings changed.";
+    ProgrammeStateChanged(Programme) => "programme.state_changed", "Programme",
+        "A programme moved to another state (`data.state`).";
+    ProgrammeGroundRulesChanged(Programme) => "programme.ground_rules_changed", "Programme",
+        "The ground rules changed after pairs agreed to them: a new `ground_rules_version` every pair must agree to.";
+    EnrolmentCreated(Enrolment) => "enrolment.created", "Enrolment", "A participant enrolled as a mentor or a mentee.";
+    EnrolmentUpdated(Enrolment) => "enrolment.updated", "Enrolment", "An enrolment's topics, goals, capacity or availability changed.";
+    EnrolmentWithdrawn(Enrolment) => "enrolment.withdrawn", "Enrolment",
+        "A participant withdrew; their open pairs in the programme are dissolved.";
+    PairProposed(Pair) => "pair.proposed", "Pair", "A pair was proposed; both sides must agree to the ground rules.";
+    PairAgreementRecorded(Pair) => "pair.agreement_recorded", "Pair",
+        "One side of a pair agreed to the current ground rules.";
+    PairActivated(Pair) => "pair.activated", "Pair", "Both sides agreed: the pair is active.";
+    PairPaused(Pair) => "pair.paused", "Pair", "A pair was paused (`data.state_reason` says why).";
+    PairResumed(Pair) => "pair.resumed", "Pair", "A paused pair is active again.";
+    PairCompleted(Pair) => "pair.completed", "Pair", "A pair completed its mentoring relationship.";
+    PairDissolved(Pair) => "pair.dissolved", "Pair", "A pair was dissolved (`data.state_reason` says why).";
+    SessionScheduled(Session) => "session.scheduled", "Session", "A pair scheduled a session.";
+    SessionRescheduled(Session) => "session.rescheduled", "Session", "A scheduled session's time, mode, place or agenda changed.";
+    SessionCompleted(Session) => "session.completed", "Session", "A session took place.";
+    SessionCancelled(Session) => "session.cancelled", "Session",
+        "A session was cancelled (`data.cancellation` says by whom, why, and whether late).";
+    SessionNoShow(Session) => "session.no_show", "Session", "Someone did not come to a session.";
+    NoteCreated(Note) => "note.created", "Note", "A pair member wrote a note (the event never carries the text).";
+    NoteUpdated(Note) => "note.updated", "Note", "A note changed or was shared (the event never carries the text).";
+    NoteDeleted(Note) => "note.deleted", "Note", "A note was deleted (the event never carries the text).";
+    LearningCreated(Learning) => "learning.created", "Learning", "A mentee recorded a learning and its actions.";
+    LearningUpdated(Learning) => "learning.updated", "Learning", "A learning or the status of its actions changed.";
+    LearningPublished(Learning) => "learning.published", "Learning", "A learning was published as a programme story.";
+    SurveyCreated(Survey) => "survey.created", "Survey", "A survey was added to a programme.";
+    SurveyUpdated(Survey) => "survey.updated", "Survey", "A survey's title or active flag changed.";
+    SurveyRequested(SurveyRequest) => "survey.requested", "SurveyRequest",
+        "A milestone sent a survey to a participant.";
+    SurveyResponseSubmitted(SurveyRequest) => "survey.response_submitted", "SurveyRequest",
+        "A participant answered a survey request (the event carries no answers).";
 }
 
 /// An event as recorded in the log.

@@ -142,3 +142,118 @@ pub mod idempotency_key {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Declares a document table's entity: the shared columns (id, organisation, doc, version, timestamps) plus the
+/// queryable ones listed.
+macro_rules! document_entity {
+    ($module:ident, $table:literal, { $($field:ident : $ty:ty),* $(,)? }) => {
+        pub mod $module {
+            use sea_orm::entity::prelude::*;
+
+            #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+            #[sea_orm(table_name = $table)]
+            pub struct Model {
+                #[sea_orm(primary_key, auto_increment = false)]
+                pub id: Uuid,
+                pub organisation_id: Uuid,
+                $(pub $field: $ty,)*
+                pub doc: Json,
+                pub version: i32,
+                pub created_at: DateTimeUtc,
+                pub updated_at: DateTimeUtc,
+            }
+
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
+}
+
+document_entity!(programme, "programmes", { state: String, name: String });
+document_entity!(enrolment, "enrolments", {
+    programme_id: Uuid, participant_id: Uuid, role: String, state: String, capacity: i32,
+});
+document_entity!(pair, "pairs", {
+    programme_id: Uuid, mentor_id: Uuid, mentee_id: Uuid, state: String, sessions_held: i32,
+    late_cancellations: i32, mentee_cancel_streak: i32, last_activity_at: Option<DateTimeUtc>,
+    next_session_at: Option<DateTimeUtc>,
+});
+document_entity!(session, "sessions", {
+    programme_id: Uuid, pair_id: Uuid, state: String, starts_at: DateTimeUtc, cancelled_by: Option<String>, late: bool,
+});
+document_entity!(note, "notes", { pair_id: Uuid, author_id: Uuid, shared: bool });
+document_entity!(learning, "learnings", {
+    programme_id: Uuid, pair_id: Uuid, author_id: Uuid, published_at: Option<DateTimeUtc>,
+});
+document_entity!(survey, "surveys", { programme_id: Uuid, milestone: String, active: bool });
+
+pub mod programme_manager {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "programme_managers")]
+    pub struct Model {
+        pub organisation_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub programme_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub participant_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod survey_request {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "survey_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub organisation_id: Uuid,
+        pub programme_id: Uuid,
+        pub survey_id: Uuid,
+        pub participant_id: Uuid,
+        pub pair_id: Uuid,
+        pub trigger: String,
+        pub state: String,
+        pub answered_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod survey_answer {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "survey_answers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub organisation_id: Uuid,
+        pub programme_id: Uuid,
+        pub survey_id: Uuid,
+        pub request_id: Uuid,
+        pub question_id: String,
+        pub kind: String,
+        pub value: Option<i32>,
+        pub choice: Option<String>,
+        pub answer: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

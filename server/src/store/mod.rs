@@ -2,13 +2,18 @@
 //! a scope, and a scope always carries the organisation id, so forgetting tenancy is not possible from outside this
 //! module. Entities stay private here; callers see domain types only.
 
+mod documents;
 mod entities;
 pub mod events;
 pub mod idempotency;
 pub mod identity_providers;
+pub mod journal;
 pub mod keys;
 pub mod organisations;
+pub mod pairs;
 pub mod participants;
+pub mod programmes;
+pub mod surveys;
 
 use std::str::FromStr;
 use std::time::Duration;

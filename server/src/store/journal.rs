@@ -1,0 +1,208 @@
+//! Note and learning rows, scoped to one organisation.
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::documents::{decode, encode};
+use super::entities::{learning, note};
+use super::{Scope, StoreResult};
+use crate::domain::journal::{Learning, Note};
+
+fn note_row(organisation_id: Uuid, n: &Note) -> StoreResult<note::ActiveModel> {
+    Ok(note::ActiveModel {
+        id: Set(n.id),
+        organisation_id: Set(organisation_id),
+        pair_id: Set(n.pair_id),
+        author_id: Set(n.author_id),
+        shared: Set(n.shared),
+        doc: Set(encode(n)?),
+        version: Set(n.version),
+        created_at: Set(n.created_at),
+        updated_at: Set(n.updated_at),
+    })
+}
+
+fn note_from(m: note::Model) -> StoreResult<Note> {
+    let mut n: Note = decode("note", m.id, m.doc)?;
+    n.version = m.version;
+    Ok(n)
+}
+
+fn learning_row(organisation_id: Uuid, l: &Learning) -> StoreResult<learning::ActiveModel> {
+    Ok(learning::ActiveModel {
+        id: Set(l.id),
+        organisation_id: Set(organisation_id),
+        programme_id: Set(l.programme_id),
+        pair_id: Set(l.pair_id),
+        author_id: Set(l.author_id),
+        published_at: Set(l.published_at),
+        doc: Set(encode(l)?),
+        version: Set(l.version),
+        created_at: Set(l.created_at),
+        updated_at: Set(l.updated_at),
+    })
+}
+
+fn learning_from(m: learning::Model) -> StoreResult<Learning> {
+    let mut l: Learning = decode("learning", m.id, m.doc)?;
+    l.version = m.version;
+    Ok(l)
+}
+
+impl<C: ConnectionTrait> Scope<'_, C> {
+    pub async fn note(&self, id: Uuid) -> StoreResult<Option<Note>> {
+        note::Entity::find_by_id(id)
+            .filter(note::Column::OrganisationId.eq(self.organisation_id))
+            .one(self.conn)
+            .await?
+            .map(note_from)
+            .transpose()
+    }
+
+    /// Notes of a pair; with a `reader`, only theirs and those shared with them.
+    pub async fn list_notes(
+        &self,
+        pair_id: Uuid,
+        reader: Option<Uuid>,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> StoreResult<Vec<Note>> {
+        let mut query = note::Entity::find()
+            .filter(note::Column::OrganisationId.eq(self.organisation_id))
+            .filter(note::Column::PairId.eq(pair_id));
+        if let Some(reader) = reader {
+            query = query.filter(
+                Condition::any()
+                    .add(note::Column::AuthorId.eq(reader))
+                    .add(note::Column::Shared.eq(true)),
+            );
+        }
+        if let Some(after) = after {
+            query = query.filter(note::Column::Id.gt(after));
+        }
+        query
+            .order_by_asc(note::Column::Id)
+            .limit(limit)
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(note_from)
+            .collect()
+    }
+
+    pub async fn insert_note(&self, n: &Note) -> StoreResult<()> {
+        note::Entity::insert(note_row(self.organisation_id, n)?)
+            .exec_without_returning(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_note(&self, n: &Note, expected_version: i32) -> StoreResult<bool> {
+        let mut row = note_row(self.organisation_id, n)?;
+        row.id = sea_orm::ActiveValue::NotSet;
+        row.organisation_id = sea_orm::ActiveValue::NotSet;
+        row.created_at = sea_orm::ActiveValue::NotSet;
+        let result = note::Entity::update_many()
+            .set(row)
+            .filter(note::Column::Id.eq(n.id))
+            .filter(note::Column::OrganisationId.eq(self.organisation_id))
+            .filter(note::Column::Version.eq(expected_version))
+            .exec(self.conn)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    pub async fn delete_note(&self, id: Uuid) -> StoreResult<()> {
+        note::Entity::delete_many()
+            .filter(note::Column::Id.eq(id))
+            .filter(note::Column::OrganisationId.eq(self.organisation_id))
+            .exec(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    // ---- learnings ----
+
+    pub async fn learning(&self, id: Uuid) -> StoreResult<Option<Learning>> {
+        learning::Entity::find_by_id(id)
+            .filter(learning::Column::OrganisationId.eq(self.organisation_id))
+            .one(self.conn)
+            .await?
+            .map(learning_from)
+            .transpose()
+    }
+
+    pub async fn lock_learning(&self, id: Uuid) -> StoreResult<Option<Learning>> {
+        learning::Entity::find_by_id(id)
+            .filter(learning::Column::OrganisationId.eq(self.organisation_id))
+            .lock_exclusive()
+            .one(self.conn)
+            .await?
+            .map(learning_from)
+            .transpose()
+    }
+
+    pub async fn list_learnings(&self, pair_id: Uuid, after: Option<Uuid>, limit: u64) -> StoreResult<Vec<Learning>> {
+        let mut query = learning::Entity::find()
+            .filter(learning::Column::OrganisationId.eq(self.organisation_id))
+            .filter(learning::Column::PairId.eq(pair_id));
+        if let Some(after) = after {
+            query = query.filter(learning::Column::Id.gt(after));
+        }
+        query
+            .order_by_asc(learning::Column::Id)
+            .limit(limit)
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(learning_from)
+            .collect()
+    }
+
+    pub async fn published_learnings(
+        &self,
+        programme_id: Uuid,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> StoreResult<Vec<Learning>> {
+        let mut query = learning::Entity::find()
+            .filter(learning::Column::OrganisationId.eq(self.organisation_id))
+            .filter(learning::Column::ProgrammeId.eq(programme_id))
+            .filter(learning::Column::PublishedAt.is_not_null());
+        if let Some(after) = after {
+            query = query.filter(learning::Column::Id.gt(after));
+        }
+        query
+            .order_by_asc(learning::Column::Id)
+            .limit(limit)
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(learning_from)
+            .collect()
+    }
+
+    pub async fn insert_learning(&self, l: &Learning) -> StoreResult<()> {
+        learning::Entity::insert(learning_row(self.organisation_id, l)?)
+            .exec_without_returning(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_learning(&self, l: &Learning, expected_version: i32) -> StoreResult<bool> {
+        let mut row = learning_row(self.organisation_id, l)?;
+        row.id = sea_orm::ActiveValue::NotSet;
+        row.organisation_id = sea_orm::ActiveValue::NotSet;
+        row.created_at = sea_orm::ActiveValue::NotSet;
+        let result = learning::Entity::update_many()
+            .set(row)
+            .filter(learning::Column::Id.eq(l.id))
+            .filter(learning::Column::OrganisationId.eq(self.organisation_id))
+            .filter(learning::Column::Version.eq(expected_version))
+            .exec(self.conn)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+}

@@ -1,0 +1,291 @@
+//! Programme rows and their managers, and enrolment rows, scoped to one organisation.
+
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::documents::{decode, encode};
+use super::entities::{enrolment, programme, programme_manager};
+use super::{Scope, StoreResult};
+use crate::domain::Actor;
+use crate::domain::enrolments::{Enrolment, EnrolmentFilter, EnrolmentState};
+use crate::domain::programmes::{Programme, ProgrammeState};
+
+fn programme_row(organisation_id: Uuid, p: &Programme) -> StoreResult<programme::ActiveModel> {
+    Ok(programme::ActiveModel {
+        id: Set(p.id),
+        organisation_id: Set(organisation_id),
+        state: Set(p.state.as_str().to_string()),
+        name: Set(p.name.clone()),
+        doc: Set(encode(p)?),
+        version: Set(p.version),
+        created_at: Set(p.created_at),
+        updated_at: Set(p.updated_at),
+    })
+}
+
+fn programme_from(m: programme::Model) -> StoreResult<Programme> {
+    let mut p: Programme = decode("programme", m.id, m.doc)?;
+    p.version = m.version;
+    Ok(p.derive())
+}
+
+fn enrolment_row(organisation_id: Uuid, e: &Enrolment) -> StoreResult<enrolment::ActiveModel> {
+    Ok(enrolment::ActiveModel {
+        id: Set(e.id),
+        organisation_id: Set(organisation_id),
+        programme_id: Set(e.programme_id),
+        participant_id: Set(e.participant_id),
+        role: Set(e.role.as_str().to_string()),
+        state: Set(e.state.as_str().to_string()),
+        capacity: Set(e.capacity),
+        doc: Set(encode(e)?),
+        version: Set(e.version),
+        created_at: Set(e.created_at),
+        updated_at: Set(e.updated_at),
+    })
+}
+
+fn enrolment_from(m: enrolment::Model) -> StoreResult<Enrolment> {
+    let mut e: Enrolment = decode("enrolment", m.id, m.doc)?;
+    e.version = m.version;
+    Ok(e)
+}
+
+impl<C: ConnectionTrait> Scope<'_, C> {
+    pub async fn programme(&self, id: Uuid) -> StoreResult<Option<Programme>> {
+        programme::Entity::find_by_id(id)
+            .filter(programme::Column::OrganisationId.eq(self.organisation_id))
+            .one(self.conn)
+            .await?
+            .map(programme_from)
+            .transpose()
+    }
+
+    /// Reads the programme and, on PostgreSQL, locks its row until the transaction ends (SQLite serialises every
+    /// write transaction anyway).
+    pub async fn lock_programme(&self, id: Uuid) -> StoreResult<Option<Programme>> {
+        programme::Entity::find_by_id(id)
+            .filter(programme::Column::OrganisationId.eq(self.organisation_id))
+            .lock_exclusive()
+            .one(self.conn)
+            .await?
+            .map(programme_from)
+            .transpose()
+    }
+
+    pub async fn list_programmes(
+        &self,
+        actor: Actor,
+        state: Option<ProgrammeState>,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> StoreResult<Vec<Programme>> {
+        let mut query = programme::Entity::find().filter(programme::Column::OrganisationId.eq(self.organisation_id));
+        if let Some(state) = state {
+            query = query.filter(programme::Column::State.eq(state.as_str()));
+        }
+        match actor {
+            Actor::Admin => {}
+            Actor::Manager(p) => {
+                query = query.filter(
+                    programme::Column::Id.in_subquery(
+                        Query::select()
+                            .column(programme_manager::Column::ProgrammeId)
+                            .from(programme_manager::Entity)
+                            .and_where(Expr::col(programme_manager::Column::ParticipantId).eq(p))
+                            .to_owned(),
+                    ),
+                );
+            }
+            Actor::Participant(p) => {
+                // Open for enrolment, or enrolled in.
+                query = query.filter(
+                    sea_orm::Condition::any()
+                        .add(programme::Column::State.eq(ProgrammeState::Enrolling.as_str()))
+                        .add(
+                            programme::Column::Id.in_subquery(
+                                Query::select()
+                                    .column(enrolment::Column::ProgrammeId)
+                                    .from(enrolment::Entity)
+                                    .and_where(Expr::col(enrolment::Column::ParticipantId).eq(p))
+                                    .to_owned(),
+                            ),
+                        ),
+                );
+            }
+        }
+        if let Some(after) = after {
+            query = query.filter(programme::Column::Id.gt(after));
+        }
+        query
+            .order_by_asc(programme::Column::Id)
+            .limit(limit)
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(programme_from)
+            .collect()
+    }
+
+    pub async fn insert_programme(&self, p: &Programme) -> StoreResult<()> {
+        programme::Entity::insert(programme_row(self.organisation_id, p)?)
+            .exec_without_returning(self.conn)
+            .await?;
+        self.write_managers(p).await
+    }
+
+    pub async fn update_programme(&self, p: &Programme, expected_version: i32) -> StoreResult<bool> {
+        let mut row = programme_row(self.organisation_id, p)?;
+        row.id = sea_orm::ActiveValue::NotSet;
+        row.organisation_id = sea_orm::ActiveValue::NotSet;
+        row.created_at = sea_orm::ActiveValue::NotSet;
+        let result = programme::Entity::update_many()
+            .set(row)
+            .filter(programme::Column::Id.eq(p.id))
+            .filter(programme::Column::OrganisationId.eq(self.organisation_id))
+            .filter(programme::Column::Version.eq(expected_version))
+            .exec(self.conn)
+            .await?;
+        if result.rows_affected != 1 {
+            return Ok(false);
+        }
+        self.write_managers(p).await?;
+        Ok(true)
+    }
+
+    /// Mirrors the programme's managers into their table, which lets a manager's programme list be one query.
+    async fn write_managers(&self, p: &Programme) -> StoreResult<()> {
+        programme_manager::Entity::delete_many()
+            .filter(programme_manager::Column::ProgrammeId.eq(p.id))
+            .exec(self.conn)
+            .await?;
+        if p.managers.is_empty() {
+            return Ok(());
+        }
+        programme_manager::Entity::insert_many(p.managers.iter().map(|m| programme_manager::ActiveModel {
+            organisation_id: Set(self.organisation_id),
+            programme_id: Set(p.id),
+            participant_id: Set(*m),
+        }))
+        .exec_without_returning(self.conn)
+        .await?;
+        Ok(())
+    }
+
+    // ---- enrolments ----
+
+    pub async fn enrolment(&self, id: Uuid) -> StoreResult<Option<Enrolment>> {
+        enrolment::Entity::find_by_id(id)
+            .filter(enrolment::Column::OrganisationId.eq(self.organisation_id))
+            .one(self.conn)
+            .await?
+            .map(enrolment_from)
+            .transpose()
+    }
+
+    pub async fn lock_enrolment(&self, id: Uuid) -> StoreResult<Option<Enrolment>> {
+        enrolment::Entity::find_by_id(id)
+            .filter(enrolment::Column::OrganisationId.eq(self.organisation_id))
+            .lock_exclusive()
+            .one(self.conn)
+            .await?
+            .map(enrolment_from)
+            .transpose()
+    }
+
+    pub async fn enrolment_of(&self, programme_id: Uuid, participant_id: Uuid) -> StoreResult<Option<Enrolment>> {
+        self.find_enrolment_of(programme_id, participant_id, false).await
+    }
+
+    /// The participant's enrolment in the programme, locked on PostgreSQL: pair creation takes this lock so that
+    /// capacity checks of concurrent proposals run one after the other.
+    pub async fn lock_enrolment_of(&self, programme_id: Uuid, participant_id: Uuid) -> StoreResult<Option<Enrolment>> {
+        self.find_enrolment_of(programme_id, participant_id, true).await
+    }
+
+    async fn find_enrolment_of(
+        &self,
+        programme_id: Uuid,
+        participant_id: Uuid,
+        lock: bool,
+    ) -> StoreResult<Option<Enrolment>> {
+        let mut query = enrolment::Entity::find()
+            .filter(enrolment::Column::OrganisationId.eq(self.organisation_id))
+            .filter(enrolment::Column::ProgrammeId.eq(programme_id))
+            .filter(enrolment::Column::ParticipantId.eq(participant_id));
+        if lock {
+            query = query.lock_exclusive();
+        }
+        query.one(self.conn).await?.map(enrolment_from).transpose()
+    }
+
+    pub async fn list_enrolments(
+        &self,
+        programme_id: Uuid,
+        filter: &EnrolmentFilter,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> StoreResult<Vec<Enrolment>> {
+        let mut query = enrolment::Entity::find()
+            .filter(enrolment::Column::OrganisationId.eq(self.organisation_id))
+            .filter(enrolment::Column::ProgrammeId.eq(programme_id));
+        if let Some(role) = filter.role {
+            query = query.filter(enrolment::Column::Role.eq(role.as_str()));
+        }
+        if let Some(state) = filter.state {
+            query = query.filter(enrolment::Column::State.eq(state.as_str()));
+        }
+        if let Some(p) = filter.participant_id {
+            query = query.filter(enrolment::Column::ParticipantId.eq(p));
+        }
+        if let Some(after) = after {
+            query = query.filter(enrolment::Column::Id.gt(after));
+        }
+        query
+            .order_by_asc(enrolment::Column::Id)
+            .limit(limit)
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(enrolment_from)
+            .collect()
+    }
+
+    pub async fn insert_enrolment(&self, e: &Enrolment) -> StoreResult<()> {
+        enrolment::Entity::insert(enrolment_row(self.organisation_id, e)?)
+            .exec_without_returning(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_enrolment(&self, e: &Enrolment, expected_version: i32) -> StoreResult<bool> {
+        let mut row = enrolment_row(self.organisation_id, e)?;
+        row.id = sea_orm::ActiveValue::NotSet;
+        row.organisation_id = sea_orm::ActiveValue::NotSet;
+        row.created_at = sea_orm::ActiveValue::NotSet;
+        let result = enrolment::Entity::update_many()
+            .set(row)
+            .filter(enrolment::Column::Id.eq(e.id))
+            .filter(enrolment::Column::OrganisationId.eq(self.organisation_id))
+            .filter(enrolment::Column::Version.eq(expected_version))
+            .exec(self.conn)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// (mentors, mentees) actively enrolled in the programme.
+    pub async fn count_active_enrolments(&self, programme_id: Uuid) -> StoreResult<(u64, u64)> {
+        let count = |role: &'static str| {
+            enrolment::Entity::find()
+                .filter(enrolment::Column::OrganisationId.eq(self.organisation_id))
+                .filter(enrolment::Column::ProgrammeId.eq(programme_id))
+                .filter(enrolment::Column::State.eq(EnrolmentState::Active.as_str()))
+                .filter(enrolment::Column::Role.eq(role))
+                .count(self.conn)
+        };
+        Ok((count("mentor").await?, count("mentee").await?))
+    }
+}
