@@ -331,3 +331,161 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) -> Valu
     );
     body
 }
+
+impl TestApp {
+    /// Sends a request and returns the status and the JSON body (`null` when there is none).
+    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+        let mut request = self.request(method, path, token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// POSTs and insists on `expected`, returning the body.
+    pub async fn ok(&self, path: &str, token: &str, body: Value, expected: u16) -> Value {
+        let (status, value) = self.call(Method::POST, path, token, Some(&body)).await;
+        assert_eq!(status, expected, "POST {path}: {value}");
+        value
+    }
+
+    /// A token for a participant acting as a programme manager.
+    pub async fn manager_token(&self, admin_token: &str, participant_id: &str) -> String {
+        let body = self
+            .ok(
+                &format!("/v1/participants/{participant_id}/tokens"),
+                admin_token,
+                json!({"role": "programme_manager"}),
+                201,
+            )
+            .await;
+        body["access_token"].as_str().unwrap().to_string()
+    }
+}
+
+/// A participant with their token.
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub id: String,
+    pub token: String,
+}
+
+/// A running programme with a manager, an active pair (mentor junior to mentee, different departments) and the
+/// tokens of everyone: the starting point of most programme tests, built through the public API.
+pub struct Cohort {
+    pub org: Org,
+    pub programme: String,
+    pub manager: Person,
+    pub mentor: Person,
+    pub mentee: Person,
+    pub pair: String,
+}
+
+impl TestApp {
+    pub async fn person_in(&self, org: &Org, email: &str, level: i32, department: &str) -> Person {
+        let p = self
+            .participant(
+                &org.token,
+                json!({"email": email, "display_name": email.split('@').next().unwrap(), "level": level, "department": department}),
+            )
+            .await;
+        let id = p["id"].as_str().unwrap().to_string();
+        let token = self.participant_token(&org.token, &id).await;
+        Person { id, token }
+    }
+
+    /// A programme in `enrolling` with the given manager and a few topics; returns its id.
+    pub async fn enrolling_programme(&self, org: &Org, manager: &Person, extra: Value) -> String {
+        let mut body = json!({
+            "name": "Digital fluency",
+            "goals": ["digital fluency"],
+            "topics": ["AI tools", "social media", "hybrid work"],
+            "ground_rules": {"off_limit_topics": ["salaries"], "meeting_cadence_days": 14, "target_sessions": 6},
+            "starts_on": "2026-11-01",
+            "ends_on": "2027-06-30",
+            "managers": [manager.id],
+        });
+        if let (Some(target), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+        let programme = self.ok("/v1/programmes", &org.token, body, 201).await;
+        let id = programme["id"].as_str().unwrap().to_string();
+        self.ok(
+            &format!("/v1/programmes/{id}/transitions"),
+            &org.token,
+            json!({"to": "enrolling"}),
+            200,
+        )
+        .await;
+        id
+    }
+
+    /// Enrols a participant themselves.
+    pub async fn enrol(&self, programme: &str, person: &Person, role: &str) -> Value {
+        self.ok(
+            &format!("/v1/programmes/{programme}/enrolments"),
+            &person.token,
+            json!({"role": role, "topics": ["AI tools"]}),
+            201,
+        )
+        .await
+    }
+
+    pub async fn cohort(&self) -> Cohort {
+        let org = self.org("Acme").await;
+        self.cohort_in(org).await
+    }
+
+    pub async fn cohort_in(&self, org: Org) -> Cohort {
+        let manager_person = self.person_in(&org, "maya@acme.test", 6, "People").await;
+        let manager = Person {
+            token: self.manager_token(&org.token, &manager_person.id).await,
+            ..manager_person
+        };
+        let mentor = self.person_in(&org, "mo@acme.test", 2, "Engineering").await;
+        let mentee = self.person_in(&org, "erin@acme.test", 9, "Finance").await;
+        let programme = self.enrolling_programme(&org, &manager, json!({})).await;
+        self.enrol(&programme, &mentor, "mentor").await;
+        self.enrol(&programme, &mentee, "mentee").await;
+        let pair = self
+            .ok(
+                &format!("/v1/programmes/{programme}/pairs"),
+                &manager.token,
+                json!({"mentor_id": mentor.id, "mentee_id": mentee.id}),
+                201,
+            )
+            .await;
+        let pair = pair["id"].as_str().unwrap().to_string();
+        for who in [&mentor, &mentee] {
+            self.ok(&format!("/v1/pairs/{pair}/agreement"), &who.token, json!({}), 200)
+                .await;
+        }
+        Cohort {
+            org,
+            programme,
+            manager,
+            mentor,
+            mentee,
+            pair,
+        }
+    }
+
+    /// Schedules a session of the pair `hours_from_now` hours ahead (negative: in the past); returns its id.
+    pub async fn session(&self, pair: &str, token: &str, hours_from_now: i64) -> String {
+        let starts_at = (chrono::Utc::now() + chrono::Duration::hours(hours_from_now)).to_rfc3339();
+        let s = self
+            .ok(
+                &format!("/v1/pairs/{pair}/sessions"),
+                token,
+                json!({"starts_at": starts_at, "mode": "video", "agenda": ["AI tools"]}),
+                201,
+            )
+            .await;
+        s["id"].as_str().unwrap().to_string()
+    }
+}

@@ -8,4 +8,5 @@ mod idempotency;
 mod identity_provider;
 mod operations;
 mod participants;
+mod programmes;
 mod tenancy;

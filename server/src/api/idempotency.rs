@@ -56,3 +56,64 @@ pub async fn remember<C: ConnectionTrait>(
         Err(e) => Err(e.into()),
     }
 }
+
+/// Runs a write in one transaction and answers with the resource, its ETag and (for creations) its Location. With an
+/// `Idempotency-Key`, a retry replays the first response; the record is written in the same transaction as the
+/// change.
+#[allow(clippy::too_many_arguments)]
+pub async fn transact<T, F>(
+    req: &HttpRequest,
+    state: &super::AppState,
+    principal: &Principal,
+    key: &super::extractors::IdempotencyKey,
+    raw: &[u8],
+    status: actix_web::http::StatusCode,
+    change: F,
+) -> Result<actix_web::HttpResponse, ApiError>
+where
+    T: serde::Serialize,
+    F: AsyncFnOnce(&Scope<'_, sea_orm::DatabaseTransaction>) -> Result<Written<T>, ApiError>,
+{
+    let retention = state.idempotency_retention();
+    let fingerprint = fingerprint(req, principal, raw);
+    if let Some(key) = &key.0
+        && let Some(previous) = lookup(&principal.scope(state.db.reader()), key, &fingerprint, retention).await?
+    {
+        return Ok(super::respond::replay(&previous, true));
+    }
+    let txn = state.db.begin().await?;
+    let scope = principal.scope(&txn);
+    let written = change(&scope).await?;
+    let mut headers = vec![(actix_web::http::header::ETAG.to_string(), written.etag)];
+    if let Some(location) = written.location {
+        headers.push((actix_web::http::header::LOCATION.to_string(), location));
+    }
+    let response = super::respond::stored(status, &written.body, headers, fingerprint)?;
+    if let Some(key) = &key.0 {
+        remember(&scope, key, &response, retention).await?;
+    }
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(super::respond::replay(&response, false))
+}
+
+/// What a write answers with.
+pub struct Written<T> {
+    pub body: T,
+    pub etag: String,
+    pub location: Option<String>,
+}
+
+impl<T> Written<T> {
+    pub fn new(body: T, etag: String) -> Written<T> {
+        Written {
+            body,
+            etag,
+            location: None,
+        }
+    }
+
+    pub fn at(mut self, location: String) -> Written<T> {
+        self.location = Some(location);
+        self
+    }
+}

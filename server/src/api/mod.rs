@@ -1,15 +1,21 @@
 //! The HTTP edge: one file per resource, the extractors, the one error-to-problem map, the OpenAPI document, and the
 //! assembly of the actix-web app from them.
 
+pub mod enrolments;
 pub mod events;
 pub mod extractors;
 pub mod health;
 pub mod idempotency;
 pub mod identity_provider;
+pub mod journal;
 pub mod oauth;
+pub mod pairs;
 pub mod participants;
 pub mod problem;
+pub mod programmes;
 pub mod respond;
+pub mod sessions;
+pub mod surveys;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +33,7 @@ use utoipa_actix_web::AppExt;
 use crate::auth::{Authenticator, Principal};
 use crate::config::Config;
 use crate::store::Db;
+use events::EventCatalogue;
 use problem::{ApiError, PROBLEM_CONTENT_TYPE};
 
 /// What every handler can reach.
@@ -70,10 +77,16 @@ own identity provider with `PUT /v1/identity-provider` so its tokens act as your
     ),
     servers((url = "http://127.0.0.1:8080", description = "The embedded default")),
     components(schemas(problem::Problem, crate::domain::FieldError)),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &EventCatalogue),
     tags(
         (name = "Authentication", description = "Tokens: client credentials, participant tokens, the server's keys"),
         (name = "Participants", description = "The organisation's employee directory"),
+        (name = "Programmes", description = "Reverse-mentoring programmes, their state machine and their health"),
+        (name = "Enrolments", description = "Participants joining a programme as mentor (junior) or mentee (senior)"),
+        (name = "Pairs", description = "Mentor and mentee pairs: hard rules, agreement to the ground rules, commitment and risk"),
+        (name = "Sessions", description = "A pair's meetings: schedule, reschedule, complete, cancel, no-show"),
+        (name = "Notes and learnings", description = "Private notes of a pair; learnings, actions and stories"),
+        (name = "Surveys", description = "Survey templates, milestone requests, answers and scores"),
         (name = "Identity provider", description = "Bring your own identity provider"),
         (name = "Events", description = "The event log: every change, in order"),
         (name = "Operations", description = "Health and readiness"),
@@ -118,6 +131,12 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         utoipa_actix_web::scope("/v1")
             .configure(oauth::routes)
             .configure(participants::routes)
+            .configure(programmes::routes)
+            .configure(enrolments::routes)
+            .configure(pairs::routes)
+            .configure(sessions::routes)
+            .configure(journal::routes)
+            .configure(surveys::routes)
             .configure(identity_provider::routes)
             .configure(events::routes),
     );

@@ -376,3 +376,34 @@ impl IntoResponses for IdempotencyErrors {
         )])
     }
 }
+
+/// 409: a state machine refused the move (`illegal_transition`, with `allowed`), or the resource's state refuses the
+/// change (`programme_closed`, `pair_not_active`, `already_answered`, ...).
+pub struct ConflictErrors;
+impl IntoResponses for ConflictErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut r = BTreeMap::new();
+        r.insert(
+            "409".into(),
+            ResponseBuilder::new()
+                .description("The resource's state does not allow this: an illegal transition (`illegal_transition`, with the `allowed` states), a failed guard, or a closed programme")
+                .content(
+                    PROBLEM_CONTENT_TYPE,
+                    ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                        .example(Some(json!({
+                            "type": format!("{PROBLEM_BASE}illegal_transition"),
+                            "title": "Illegal transition",
+                            "status": 409,
+                            "detail": "a programme cannot go from `draft` to `active`",
+                            "code": "illegal_transition",
+                            "allowed": ["enrolling", "archived"]
+                        })))
+                        .build(),
+                )
+                .build()
+                .into(),
+        );
+        r
+    }
+}

@@ -59,6 +59,18 @@ impl Principal {
     pub fn is(&self, role: Role) -> bool {
         self.role == role
     }
+
+    /// The principal as the domain's rules see it.
+    pub fn actor(&self) -> crate::domain::Actor {
+        use crate::domain::Actor;
+        match (self.role, self.participant_id) {
+            (Role::OrgAdmin, _) => Actor::Admin,
+            (Role::ProgrammeManager, Some(p)) => Actor::Manager(p),
+            (Role::Participant, Some(p)) => Actor::Participant(p),
+            // A people role without a person cannot be issued; should one appear, it matches nobody.
+            (_, None) => Actor::Participant(Uuid::nil()),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

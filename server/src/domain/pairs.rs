@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -166,8 +167,21 @@ pub struct Pair {
 }
 
 impl Pair {
+    /// The stored version and the clock-derived figures (risk, days since the last session, the ground-rules version),
+    /// so a cached copy is never current once its risk changed.
     pub fn etag(&self) -> String {
-        super::etag(self.id, self.version)
+        let derived = format!(
+            "{}|{:?}|{:?}|{:?}",
+            self.version,
+            self.commitment.risk_reasons,
+            self.commitment.days_since_last_session,
+            (self.ground_rules_version, self.commitment.target_sessions)
+        );
+        let digest = sha2::Sha256::digest(derived.as_bytes());
+        super::etag(
+            self.id,
+            i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]),
+        )
     }
 
     pub fn side_of(&self, participant_id: Uuid) -> Option<Side> {

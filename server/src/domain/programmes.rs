@@ -559,7 +559,8 @@ pub async fn transition<C: ConnectionTrait>(
             }
         }
         ProgrammeState::Active => {
-            if scope.count_pairs_in_state(id, "active").await? == 0 {
+            let active_pairs = scope.count_pairs_in_state(id, "active").await?;
+            if active_pairs == 0 {
                 return Err(DomainError::Conflict {
                     code: "no_active_pairs",
                     message: "a programme becomes active once at least one pair is active".into(),

@@ -451,13 +451,15 @@ pub async fn commitment_of<C: ConnectionTrait>(scope: &Scope<'_, C>, pair_id: Uu
 pub fn commitment(sessions: &[Session]) -> Commitment {
     let mut c = Commitment::default();
     let mut cancellations = Cancellations::default();
+    // Outcomes in the order they happened (held, cancelled, missed), for the mentee's cancellation streak.
+    let mut outcomes: Vec<(DateTime<Utc>, bool)> = Vec::new();
     for s in sessions {
         match s.state {
             SessionState::Completed => {
                 c.sessions_held += 1;
                 let held = s.held_at.unwrap_or(s.starts_at).with_timezone(&Utc);
                 c.last_session_at = Some(c.last_session_at.map_or(held, |t| t.max(held)));
-                c.mentee_cancellations_in_a_row = 0;
+                outcomes.push((held, false));
             }
             SessionState::Scheduled => {
                 c.sessions_scheduled += 1;
@@ -474,19 +476,17 @@ pub fn commitment(sessions: &[Session]) -> Commitment {
                     if x.late {
                         cancellations.late += 1;
                     }
-                    if x.cancelled_by == CancelledBy::Mentee {
-                        c.mentee_cancellations_in_a_row += 1;
-                    } else {
-                        c.mentee_cancellations_in_a_row = 0;
-                    }
+                    outcomes.push((x.cancelled_at, x.cancelled_by == CancelledBy::Mentee));
                 }
             }
             SessionState::NoShow => {
                 c.no_shows += 1;
-                c.mentee_cancellations_in_a_row = 0;
+                outcomes.push((s.starts_at.with_timezone(&Utc), false));
             }
         }
     }
+    outcomes.sort_by_key(|(at, _)| *at);
+    c.mentee_cancellations_in_a_row = outcomes.iter().rev().take_while(|(_, by_mentee)| *by_mentee).count() as i32;
     c.cancellations = cancellations;
     c
 }

@@ -1,0 +1,276 @@
+//! `/v1/programmes`: programmes, their state transitions, their health metrics and their stories. Handlers parse and
+//! authorise, call `domain::programmes` (and `metrics`, `journal`), and map the result.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extractors::{IdempotencyKey, IfMatch, Json, Page, PageParams};
+use super::idempotency::{Written, transact};
+use super::problem::{
+    ApiResult, AuthErrors, BodyErrors, ConflictErrors, IdempotencyErrors, NotFoundError, PreconditionError,
+};
+use super::{AppState, respond};
+use crate::auth::Principal;
+use crate::domain::journal::{self, Story};
+use crate::domain::metrics::{self, ProgrammeMetrics};
+use crate::domain::programmes::{self, CreateProgramme, Programme, ProgrammeState, UpdateProgramme};
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(get_one)
+        .service(update)
+        .service(transition)
+        .service(get_metrics)
+        .service(stories);
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProgrammeFilters {
+    /// Only programmes in this state.
+    state: Option<ProgrammeState>,
+}
+
+/// List programmes
+///
+/// Admins see every programme; managers the programmes that list them; participants those open for enrolment and
+/// those they are enrolled in.
+#[utoipa::path(
+    operation_id = "list_programmes",
+    tag = "Programmes",
+    params(ProgrammeFilters, PageParams),
+    responses(
+        (status = 200, description = "One page of programmes", body = Page<Programme>, headers(("ETag" = String))),
+        (status = 400, description = "A query parameter is malformed", body = super::problem::Problem, content_type = "application/problem+json"),
+        AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/programmes")]
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    filters: web::Query<ProgrammeFilters>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let scope = principal.scope(state.db.reader());
+    let (rows, has_more) =
+        programmes::list(&scope, principal.actor(), filters.state, page.after()?, page.limit()?).await?;
+    respond::hashed(&req, &Page::new(rows, has_more, |p| p.id))
+}
+
+/// Create a programme
+///
+/// Creates a programme in `draft` (org_admin) and emits `programme.created`. Ground rules, matching and risk
+/// settings take their defaults where omitted.
+#[utoipa::path(
+    operation_id = "create_programme",
+    tag = "Programmes",
+    request_body = CreateProgramme,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response instead of creating twice (kept 24 h)")),
+    responses(
+        (status = 201, description = "Created", body = Programme, headers(("ETag" = String), ("Location" = String))),
+        BodyErrors, IdempotencyErrors, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/programmes")]
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: IdempotencyKey,
+    body: Json<CreateProgramme>,
+) -> ApiResult<HttpResponse> {
+    super::require_admin(&principal)?;
+    let cmd = body.value;
+    transact(
+        &req,
+        &state,
+        &principal,
+        &key,
+        &body.raw,
+        StatusCode::CREATED,
+        async |scope| {
+            let p = programmes::create(scope, cmd).await?;
+            let location = format!("/v1/programmes/{}", p.id);
+            Ok(Written::new(p.clone(), p.etag()).at(location))
+        },
+    )
+    .await
+}
+
+/// Get a programme
+#[utoipa::path(
+    operation_id = "get_programme",
+    tag = "Programmes",
+    params(("id" = Uuid, Path, description = "The programme's id")),
+    responses(
+        (status = 200, description = "The programme", body = Programme, headers(("ETag" = String))),
+        (status = 304, description = "Not modified"),
+        NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/programmes/{id}")]
+async fn get_one(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let p = programmes::visible(&principal.scope(state.db.reader()), principal.actor(), id.into_inner()).await?;
+    Ok(respond::with_etag(&req, StatusCode::OK, &p, &p.etag()))
+}
+
+/// Update a programme
+///
+/// Admins and the programme's managers change its settings (only admins change `managers`). A change to the ground
+/// rules after a pair agreed to them makes a new `ground_rules_version` (and a `programme.ground_rules_changed`
+/// event): every pair must agree again before planning more sessions.
+#[utoipa::path(
+    operation_id = "update_programme",
+    tag = "Programmes",
+    params(
+        ("id" = Uuid, Path, description = "The programme's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the change is based on"),
+    ),
+    request_body = UpdateProgramme,
+    responses(
+        (status = 200, description = "The updated programme", body = Programme, headers(("ETag" = String))),
+        BodyErrors, ConflictErrors, PreconditionError, NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/programmes/{id}")]
+async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: Json<UpdateProgramme>,
+) -> ApiResult<HttpResponse> {
+    let (actor, id, cmd) = (principal.actor(), id.into_inner(), body.value);
+    transact(
+        &req,
+        &state,
+        &principal,
+        &IdempotencyKey(None),
+        &body.raw,
+        StatusCode::OK,
+        async |scope| {
+            let p = programmes::update(scope, actor, id, cmd, if_match.0.as_deref()).await?;
+            Ok(Written::new(p.clone(), p.etag()))
+        },
+    )
+    .await
+}
+
+/// The body of `POST /v1/programmes/{id}/transitions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"to": "enrolling"}))]
+pub struct ProgrammeTransition {
+    pub to: ProgrammeState,
+}
+
+/// Move a programme to another state
+///
+/// `draft → enrolling → matching → active → completed → archived`, and `draft → archived`. Guards: `enrolling`
+/// needs a topic, `matching` a mentor and a mentee enrolled, `active` an active pair. Completing a programme
+/// completes its running pairs and dissolves those still proposed. An illegal move is a 409 listing the `allowed`
+/// states; of two racing moves one wins and the other gets 409.
+#[utoipa::path(
+    operation_id = "transition_programme",
+    tag = "Programmes",
+    params(
+        ("id" = Uuid, Path, description = "The programme's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the move is based on"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response"),
+    ),
+    request_body = ProgrammeTransition,
+    responses(
+        (status = 200, description = "The programme in its new state", body = Programme, headers(("ETag" = String))),
+        BodyErrors, ConflictErrors, PreconditionError, NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/programmes/{id}/transitions")]
+async fn transition(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    body: Json<ProgrammeTransition>,
+) -> ApiResult<HttpResponse> {
+    let (actor, id, to) = (principal.actor(), id.into_inner(), body.value.to);
+    transact(
+        &req,
+        &state,
+        &principal,
+        &key,
+        &body.raw,
+        StatusCode::OK,
+        async |scope| {
+            let p = programmes::transition(scope, actor, id, to, if_match.0.as_deref()).await?;
+            Ok(Written::new(p.clone(), p.etag()))
+        },
+    )
+    .await
+}
+
+/// Get a programme's health
+///
+/// Pairs by state, sessions held, scheduled and cancelled (by side, late ones apart), pairs that reached the target,
+/// pairs at risk, survey response rate, NPS, "would recommend" share and likert means. Admins and the programme's
+/// managers.
+#[utoipa::path(
+    operation_id = "get_programme_metrics",
+    tag = "Programmes",
+    params(("id" = Uuid, Path, description = "The programme's id")),
+    responses(
+        (status = 200, description = "The programme's metrics", body = ProgrammeMetrics),
+        NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/programmes/{id}/metrics")]
+async fn get_metrics(state: web::Data<AppState>, principal: Principal, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let m = metrics::programme(&principal.scope(state.db.reader()), principal.actor(), id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(m))
+}
+
+/// List a programme's stories
+///
+/// Learnings their authors published, oldest first; visible to everyone who can see the programme.
+#[utoipa::path(
+    operation_id = "list_stories",
+    tag = "Notes and learnings",
+    params(("id" = Uuid, Path, description = "The programme's id"), PageParams),
+    responses(
+        (status = 200, description = "One page of stories", body = Page<Story>, headers(("ETag" = String))),
+        NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/programmes/{id}/stories")]
+async fn stories(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let scope = principal.scope(state.db.reader());
+    let (rows, has_more) =
+        journal::stories(&scope, principal.actor(), id.into_inner(), page.after()?, page.limit()?).await?;
+    respond::hashed(&req, &Page::new(rows, has_more, |s| s.learning_id))
+}
