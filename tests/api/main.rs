@@ -10,3 +10,4 @@ mod operations;
 mod participants;
 mod programmes;
 mod tenancy;
+mod visibility;
