@@ -13,6 +13,9 @@ on_every_backend!(
     capacity_holds_under_concurrent_pairing,
 );
 
+/// A route (method, path, body, If-Match) and the status each actor must get.
+type Row<'a> = (Method, String, Option<Value>, Option<&'a str>, [u16; 7]);
+
 async fn every_role_sees_and_does_only_what_the_matrix_allows(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let c = app.cohort().await;
@@ -54,7 +57,7 @@ async fn every_role_sees_and_does_only_what_the_matrix_allows(backend: Backend) 
     let (p, pair) = (&c.programme, &c.pair);
     let stale = Some("\"stale\"");
     #[rustfmt::skip]
-    let matrix: Vec<(Method, String, Option<Value>, Option<&str>, [u16; 7])> = vec![
+    let matrix: Vec<Row> = vec![
         //                                                                   admin mgr other mentor mentee pair2 org2
         (Method::GET, format!("/v1/programmes/{p}"), None, None,              [200, 200, 404, 200, 200, 200, 404]),
         (Method::PATCH, format!("/v1/programmes/{p}"), Some(json!({"description": "x"})), None,
