@@ -44,6 +44,47 @@ async fn every_role_sees_and_does_only_what_the_matrix_allows(backend: Backend) 
         )
         .await;
     let note = note["id"].as_str().unwrap().to_string();
+    let survey = app
+        .ok(
+            &format!("/v1/programmes/{}/surveys", c.programme),
+            &c.manager.token,
+            json!({"title": "Pulse", "milestone": "after_each_session",
+                   "questions": [{"id": "useful", "kind": "likert", "prompt": "Useful?"}]}),
+            201,
+        )
+        .await;
+    let survey = survey["id"].as_str().unwrap().to_string();
+    let held = app.session(&c.pair, &c.mentor.token, -2).await;
+    app.ok(
+        &format!("/v1/sessions/{held}/complete"),
+        &c.mentee.token,
+        json!({}),
+        200,
+    )
+    .await;
+    let (_, requests) = app
+        .call(Method::GET, "/v1/survey-requests", &c.mentor.token, None)
+        .await;
+    let request = requests["data"][0]["id"].as_str().unwrap().to_string();
+    let learning = app
+        .ok(
+            &format!("/v1/pairs/{}/learnings", c.pair),
+            &c.mentee.token,
+            json!({"text": "Weekly feedback"}),
+            201,
+        )
+        .await;
+    let learning = learning["id"].as_str().unwrap().to_string();
+    let (_, mine) = app
+        .call(
+            Method::GET,
+            &format!("/v1/programmes/{}/enrolments", c.programme),
+            &c.mentor.token,
+            None,
+        )
+        .await;
+    let enrolment = mine["data"][0]["id"].as_str().unwrap().to_string();
+    let starts_at = (chrono::Utc::now() + chrono::Duration::days(9)).to_rfc3339();
 
     let actors: [(&str, &str); 7] = [
         ("admin", &c.org.token),
@@ -88,6 +129,47 @@ async fn every_role_sees_and_does_only_what_the_matrix_allows(backend: Backend) 
         (Method::GET, format!("/v1/pairs/{pair}/learnings"), None, None,      [200, 200, 404, 200, 200, 404, 404]),
         (Method::POST, format!("/v1/pairs/{pair}/learnings"), Some(json!({"text": " "})), None,
                                                                               [403, 403, 404, 403, 422, 404, 404]),
+        (Method::GET, "/v1/programmes".to_string(), None, None,              [200, 200, 200, 200, 200, 200, 200]),
+        (Method::POST, "/v1/programmes".to_string(), Some(json!({"name": " ", "starts_on": "2027-01-01", "ends_on": "2027-02-01"})), None,
+                                                                              [422, 403, 403, 403, 403, 403, 422]),
+        (Method::POST, format!("/v1/programmes/{p}/enrolments"),
+            Some(json!({"participant_id": c.mentor.id, "role": "mentor", "topics": ["not offered"]})), None,
+                                                                              [422, 422, 404, 422, 403, 403, 404]),
+        (Method::GET, format!("/v1/enrolments/{enrolment}"), None, None,      [200, 200, 404, 200, 404, 404, 404]),
+        (Method::PATCH, format!("/v1/enrolments/{enrolment}"), Some(json!({"goals": "x"})), stale,
+                                                                              [412, 412, 404, 412, 404, 404, 404]),
+        (Method::POST, format!("/v1/enrolments/{enrolment}/withdraw"), Some(json!({"reason": " "})), None,
+                                                                              [422, 422, 404, 422, 404, 404, 404]),
+        (Method::POST, format!("/v1/pairs/{pair}/agreement"), Some(json!({"side": "mentor", "ground_rules_version": 99})), None,
+                                                                              [409, 403, 404, 409, 403, 404, 404]),
+        (Method::POST, format!("/v1/pairs/{pair}/sessions"),
+            Some(json!({"starts_at": starts_at, "mode": "video", "agenda": ["Salaries"]})), None,
+                                                                              [422, 422, 404, 422, 422, 404, 404]),
+        (Method::POST, format!("/v1/sessions/{session}/complete"), Some(json!({})), None,
+                                                                              [422, 422, 404, 422, 422, 404, 404]),
+        (Method::POST, format!("/v1/sessions/{session}/cancel"), Some(json!({"reason": " "})), None,
+                                                                              [422, 422, 404, 422, 422, 404, 404]),
+        (Method::POST, format!("/v1/sessions/{session}/no-show"), Some(json!({"who": "mentee"})), None,
+                                                                              [422, 422, 404, 422, 422, 404, 404]),
+        (Method::GET, format!("/v1/learnings/{learning}"), None, None,        [200, 200, 404, 200, 200, 404, 404]),
+        (Method::PATCH, format!("/v1/learnings/{learning}"), Some(json!({"text": "x"})), stale,
+                                                                              [403, 403, 404, 403, 412, 404, 404]),
+        (Method::POST, format!("/v1/learnings/{learning}/publish"), Some(json!({"title": " "})), None,
+                                                                              [403, 403, 404, 403, 422, 404, 404]),
+        (Method::POST, format!("/v1/programmes/{p}/surveys"), Some(json!({"title": " ", "milestone": "end", "questions": []})), None,
+                                                                              [422, 422, 404, 403, 403, 403, 404]),
+        (Method::GET, format!("/v1/programmes/{p}/surveys/{survey}"), None, None,
+                                                                              [200, 200, 404, 403, 403, 403, 404]),
+        (Method::PATCH, format!("/v1/programmes/{p}/surveys/{survey}"), Some(json!({"active": true})), stale,
+                                                                              [412, 412, 404, 403, 403, 403, 404]),
+        (Method::GET, format!("/v1/programmes/{p}/surveys/{survey}/scores"), None, None,
+                                                                              [200, 200, 404, 403, 403, 403, 404]),
+        (Method::GET, format!("/v1/survey-requests?programme_id={p}"), None, None,
+                                                                              [200, 200, 404, 200, 200, 200, 200]),
+        (Method::GET, format!("/v1/survey-requests/{request}"), None, None,   [200, 200, 404, 200, 404, 404, 404]),
+        (Method::POST, format!("/v1/survey-requests/{request}/response"), Some(json!({"answers": []})), None,
+                                                                              [403, 403, 404, 422, 404, 404, 404]),
+        (Method::DELETE, format!("/v1/notes/{note}"), None, None,             [403, 403, 404, 204, 404, 404, 404]),
     ];
     for (method, path, body, if_match, expected) in &matrix {
         for ((who, token), want) in actors.iter().zip(expected) {
