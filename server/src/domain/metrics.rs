@@ -24,7 +24,7 @@ pub struct PairCounts {
     pub dissolved: u64,
     /// Active pairs at risk (see a pair's `commitment.risk_reasons`).
     pub at_risk: u64,
-    /// Pairs that held at least `target_sessions`.
+    /// Active, paused or completed pairs that held at least `target_sessions`.
     pub reached_target: u64,
     /// `reached_target` as a share (%) of the pairs that started (active, paused or completed).
     pub reached_target_share: Option<f64>,

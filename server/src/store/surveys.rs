@@ -57,7 +57,24 @@ fn request_from(m: survey_request::Model, survey: &Survey) -> SurveyRequest {
     }
 }
 
+/// `COUNT(*)`, not `COUNT(id)`: counting a column makes the database read every row for it, while `*` lets it count
+/// from a covering index alone.
+fn count_rows() -> sea_orm::sea_query::SimpleExpr {
+    Expr::cust("COUNT(*)")
+}
+
 impl<C: ConnectionTrait> Scope<'_, C> {
+    /// The number of rows a query matches, as one `SELECT COUNT(*)` (sea-orm's `count` wraps the full select).
+    async fn count<E: EntityTrait>(&self, query: sea_orm::Select<E>) -> StoreResult<u64> {
+        let n: Option<i64> = query
+            .select_only()
+            .column_as(count_rows(), "n")
+            .into_tuple()
+            .one(self.conn)
+            .await?;
+        Ok(n.unwrap_or(0) as u64)
+    }
+
     pub async fn survey(&self, id: Uuid) -> StoreResult<Option<Survey>> {
         survey::Entity::find_by_id(id)
             .filter(survey::Column::OrganisationId.eq(self.organisation_id))
@@ -270,7 +287,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             .column(survey_answer::Column::QuestionId)
             .column(survey_answer::Column::Value)
             .column(survey_answer::Column::Choice)
-            .column_as(survey_answer::Column::Id.count(), "n")
+            .column_as(count_rows(), "n")
             .filter(survey_answer::Column::OrganisationId.eq(self.organisation_id))
             .filter(survey_answer::Column::SurveyId.eq(survey_id))
             .filter(survey_answer::Column::Kind.ne("text"))
@@ -321,22 +338,25 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         let pairs_by_state: Vec<(String, i64)> = pairs()
             .select_only()
             .column(pair::Column::State)
-            .column_as(pair::Column::Id.count(), "n")
+            .column_as(count_rows(), "n")
             .group_by(pair::Column::State)
             .into_tuple()
             .all(self.conn)
             .await?;
-        let at_risk = pairs().filter(super::pairs::at_risk(risk)).count(self.conn).await?;
-        let reached_target = pairs()
-            .filter(pair::Column::SessionsHeld.gte(target_sessions))
-            .count(self.conn)
+        let at_risk = self.count(pairs().filter(super::pairs::at_risk(risk))).await?;
+        let reached_target = self
+            .count(
+                pairs()
+                    .filter(pair::Column::State.is_in(["active", "paused", "completed"]))
+                    .filter(pair::Column::SessionsHeld.gte(target_sessions)),
+            )
             .await?;
         let sessions: Vec<(String, Option<String>, bool, i64)> = session::Entity::find()
             .select_only()
             .column(session::Column::State)
             .column(session::Column::CancelledBy)
             .column(session::Column::Late)
-            .column_as(session::Column::Id.count(), "n")
+            .column_as(count_rows(), "n")
             .filter(session::Column::OrganisationId.eq(org))
             .filter(session::Column::ProgrammeId.eq(programme_id))
             .group_by(session::Column::State)
@@ -348,7 +368,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         let requests_by_state: Vec<(String, i64)> = survey_request::Entity::find()
             .select_only()
             .column(survey_request::Column::State)
-            .column_as(survey_request::Column::Id.count(), "n")
+            .column_as(count_rows(), "n")
             .filter(survey_request::Column::OrganisationId.eq(org))
             .filter(survey_request::Column::ProgrammeId.eq(programme_id))
             .group_by(survey_request::Column::State)
@@ -366,7 +386,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         let nps: Option<(i64, Option<i64>, Option<i64>)> = answers()
             .filter(survey_answer::Column::Kind.eq("nps"))
             .select_only()
-            .column_as(survey_answer::Column::Id.count(), "n")
+            .column_as(count_rows(), "n")
             .column_as(count_when(Expr::col(survey_answer::Column::Value).gte(9)), "promoters")
             .column_as(count_when(Expr::col(survey_answer::Column::Value).lte(6)), "detractors")
             .into_tuple()
@@ -378,7 +398,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             .column(survey_answer::Column::SurveyId)
             .column(survey_answer::Column::QuestionId)
             .column_as(Expr::cust("CAST(AVG(value) AS DOUBLE PRECISION)"), "mean")
-            .column_as(survey_answer::Column::Id.count(), "n")
+            .column_as(count_rows(), "n")
             .group_by(survey_answer::Column::SurveyId)
             .group_by(survey_answer::Column::QuestionId)
             .order_by_asc(survey_answer::Column::SurveyId)
