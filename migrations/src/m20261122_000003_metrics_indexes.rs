@@ -1,5 +1,7 @@
-//! Covering indexes for programme health: the metrics group sessions by outcome and count pairs by state and risk;
-//! with these the database answers from the index alone instead of reading every row's document.
+//! Covering indexes for programme health. The metrics count sessions by outcome, pairs by state and risk, survey
+//! requests by state and answers by value, always within one organisation and programme; with the tenant and the
+//! programme leading each index and every filtered or grouped column in it, the database counts from the index alone
+//! instead of reading each row (and its document). They replace the narrower indexes they extend.
 
 use sea_orm_migration::prelude::*;
 
@@ -14,6 +16,7 @@ impl MigrationName for Migration {
 #[derive(DeriveIden, Clone, Copy)]
 enum Sessions {
     Table,
+    OrganisationId,
     ProgrammeId,
     State,
     CancelledBy,
@@ -23,6 +26,7 @@ enum Sessions {
 #[derive(DeriveIden, Clone, Copy)]
 enum Pairs {
     Table,
+    OrganisationId,
     ProgrammeId,
     State,
     SessionsHeld,
@@ -32,91 +36,136 @@ enum Pairs {
     NextSessionAt,
 }
 
+#[derive(DeriveIden, Clone, Copy)]
+enum SurveyRequests {
+    Table,
+    OrganisationId,
+    ProgrammeId,
+    State,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum SurveyAnswers {
+    Table,
+    OrganisationId,
+    ProgrammeId,
+    Kind,
+    SurveyId,
+    QuestionId,
+    Value,
+}
+
+async fn replace<T: IntoIden + Copy + 'static>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    old: &str,
+    new: &str,
+    cols: &[T],
+) -> Result<(), DbErr> {
+    manager
+        .drop_index(Index::drop().name(old).table(table).to_owned())
+        .await?;
+    let mut index = Index::create();
+    index.name(new).table(table);
+    for col in cols {
+        index.col(*col);
+    }
+    manager.create_index(index.to_owned()).await
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // The new indexes start with the same columns, so these add write cost and nothing else.
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("sessions_programme_state")
-                    .table(Sessions::Table)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("pairs_programme_state")
-                    .table(Pairs::Table)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("sessions_programme_outcome")
-                    .table(Sessions::Table)
-                    .col(Sessions::ProgrammeId)
-                    .col(Sessions::State)
-                    .col(Sessions::CancelledBy)
-                    .col(Sessions::Late)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("pairs_programme_commitment")
-                    .table(Pairs::Table)
-                    .col(Pairs::ProgrammeId)
-                    .col(Pairs::State)
-                    .col(Pairs::SessionsHeld)
-                    .col(Pairs::LateCancellations)
-                    .col(Pairs::MenteeCancelStreak)
-                    .col(Pairs::LastActivityAt)
-                    .col(Pairs::NextSessionAt)
-                    .to_owned(),
-            )
-            .await
+        use Pairs as P;
+        use Sessions as S;
+        use SurveyAnswers as A;
+        use SurveyRequests as R;
+        replace(
+            manager,
+            S::Table,
+            "sessions_programme_state",
+            "sessions_programme_outcome",
+            &[S::OrganisationId, S::ProgrammeId, S::State, S::CancelledBy, S::Late],
+        )
+        .await?;
+        replace(
+            manager,
+            P::Table,
+            "pairs_programme_state",
+            "pairs_programme_commitment",
+            &[
+                P::OrganisationId,
+                P::ProgrammeId,
+                P::State,
+                P::SessionsHeld,
+                P::LateCancellations,
+                P::MenteeCancelStreak,
+                P::LastActivityAt,
+                P::NextSessionAt,
+            ],
+        )
+        .await?;
+        replace(
+            manager,
+            R::Table,
+            "survey_requests_programme_state",
+            "survey_requests_programme_outcome",
+            &[R::OrganisationId, R::ProgrammeId, R::State],
+        )
+        .await?;
+        replace(
+            manager,
+            A::Table,
+            "survey_answers_programme_kind",
+            "survey_answers_programme_values",
+            &[
+                A::OrganisationId,
+                A::ProgrammeId,
+                A::Kind,
+                A::SurveyId,
+                A::QuestionId,
+                A::Value,
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("pairs_programme_commitment")
-                    .table(Pairs::Table)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("sessions_programme_outcome")
-                    .table(Sessions::Table)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("sessions_programme_state")
-                    .table(Sessions::Table)
-                    .col(Sessions::ProgrammeId)
-                    .col(Sessions::State)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("pairs_programme_state")
-                    .table(Pairs::Table)
-                    .col(Pairs::ProgrammeId)
-                    .col(Pairs::State)
-                    .to_owned(),
-            )
-            .await
+        use Pairs as P;
+        use Sessions as S;
+        use SurveyAnswers as A;
+        use SurveyRequests as R;
+        replace(
+            manager,
+            S::Table,
+            "sessions_programme_outcome",
+            "sessions_programme_state",
+            &[S::ProgrammeId, S::State],
+        )
+        .await?;
+        replace(
+            manager,
+            P::Table,
+            "pairs_programme_commitment",
+            "pairs_programme_state",
+            &[P::ProgrammeId, P::State],
+        )
+        .await?;
+        replace(
+            manager,
+            R::Table,
+            "survey_requests_programme_outcome",
+            "survey_requests_programme_state",
+            &[R::ProgrammeId, R::State],
+        )
+        .await?;
+        replace(
+            manager,
+            A::Table,
+            "survey_answers_programme_values",
+            "survey_answers_programme_kind",
+            &[A::ProgrammeId, A::Kind],
+        )
+        .await
     }
 }
