@@ -13,6 +13,8 @@ on_every_backend!(
     cancellations_by_the_mentee_put_a_pair_at_risk,
     survey_answers_are_validated_and_given_once,
     withdrawing_dissolves_the_open_pairs,
+    the_remaining_pairing_rules_are_refused_by_name,
+    a_retried_creation_with_the_same_idempotency_key_creates_once,
 );
 
 async fn a_programme_walks_from_draft_to_completed(backend: Backend) {
@@ -889,4 +891,113 @@ async fn withdrawing_dissolves_the_open_pairs(backend: Backend) {
         )
         .await;
     assert_problem(again, 409, "already_enrolled").await;
+}
+
+async fn the_remaining_pairing_rules_are_refused_by_name(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = app.cohort().await;
+    let admin = &c.org.token;
+    let programme = &c.programme;
+    let propose = |mentor: String, mentee: String| {
+        let app = &app;
+        let path = format!("/v1/programmes/{programme}/pairs");
+        async move {
+            app.post(&path, admin, &json!({"mentor_id": mentor, "mentee_id": mentee}))
+                .await
+        }
+    };
+    let codes = |problem: &Value| -> Vec<String> {
+        problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The same two again, while their pair is open: the mentee is at capacity and they are already paired.
+    let p = assert_problem(
+        propose(c.mentor.id.clone(), c.mentee.id.clone()).await,
+        422,
+        "rule_violated",
+    )
+    .await;
+    assert_eq!(
+        codes(&p),
+        ["mentor_at_capacity", "mentee_at_capacity", "already_paired"].map(String::from)
+    );
+    // A participant with no department, where cross-department pairs are required.
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/programmes/{programme}"),
+            admin,
+            Some(&json!({"matching": {"cross_department": "required"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let nameless = app.person(admin, "nodept@acme.test", 1).await;
+    let nameless_id = nameless["id"].as_str().unwrap().to_string();
+    app.ok(
+        &format!("/v1/programmes/{programme}/enrolments"),
+        admin,
+        json!({"participant_id": nameless_id, "role": "mentor"}),
+        201,
+    )
+    .await;
+    let senior = app.person_in(&c.org, "senior@acme.test", 9, "Legal").await;
+    let enrolment = app.enrol(programme, &senior, "mentee").await;
+    let p = assert_problem(
+        propose(nameless_id.clone(), senior.id.clone()).await,
+        422,
+        "rule_violated",
+    )
+    .await;
+    assert_eq!(codes(&p), ["department_unknown"]);
+    // A withdrawn mentee, then an inactive mentor.
+    app.ok(
+        &format!("/v1/enrolments/{}/withdraw", enrolment["id"].as_str().unwrap()),
+        &senior.token,
+        json!({"reason": "Sabbatical"}),
+        200,
+    )
+    .await;
+    assert_eq!(
+        app.delete(&format!("/v1/participants/{nameless_id}"), admin)
+            .await
+            .status(),
+        200
+    );
+    let p = assert_problem(propose(nameless_id, senior.id.clone()).await, 422, "rule_violated").await;
+    assert_eq!(
+        codes(&p),
+        ["participant_inactive", "enrolment_withdrawn", "department_unknown"].map(String::from)
+    );
+}
+
+async fn a_retried_creation_with_the_same_idempotency_key_creates_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let acme = app.org("Acme").await;
+    let body = json!({"name": "Retried", "starts_on": "2027-01-01", "ends_on": "2027-06-30"});
+    let send = || {
+        app.request(Method::POST, "/v1/programmes", &acme.token)
+            .header("Idempotency-Key", "create-retried-programme")
+            .json(&body)
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let (_, list) = app.call(Method::GET, "/v1/programmes", &acme.token, None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    let created = app
+        .events(&acme.token)
+        .await
+        .iter()
+        .filter(|e| e["type"] == "programme.created")
+        .count();
+    assert_eq!(created, 1);
 }
