@@ -229,7 +229,7 @@ pub async fn write_note<C: ConnectionTrait>(
 ) -> DomainResult<Note> {
     let (pair, programme) = pairs::visible(scope, actor, pair_id).await?;
     let author = member(actor, &pair, "only the pair's two participants write notes")?;
-    programmes::ensure_open(&programme)?;
+    programmes::ensure_not_archived(&programme)?;
     let mut v = Violations::default();
     let body = required_text(&mut v, "body", &cmd.body, NOTE_MAX);
     if let Some(session_id) = cmd.session_id
@@ -356,7 +356,7 @@ pub async fn write_learning<C: ConnectionTrait>(
         Actor::Participant(p) if pair.side_of(p) == Some(Side::Mentee) => p,
         _ => return Err(DomainError::Forbidden("the pair's mentee records learnings".into())),
     };
-    programmes::ensure_open(&programme)?;
+    programmes::ensure_not_archived(&programme)?;
     if matches!(pair.state, PairState::Proposed | PairState::Dissolved) {
         return Err(DomainError::Conflict {
             code: "pair_not_started",
@@ -478,7 +478,7 @@ async fn authored_learning<C: ConnectionTrait>(scope: &Scope<'_, C>, actor: Acto
         .programme(learning.programme_id)
         .await?
         .ok_or(DomainError::NotFound("learning"))?;
-    programmes::ensure_open(&programme)?;
+    programmes::ensure_not_archived(&programme)?;
     scope.lock_learning(id).await?.ok_or(DomainError::NotFound("learning"))
 }
 

@@ -397,6 +397,17 @@ pub fn ensure_open(programme: &Programme) -> DomainResult<()> {
     Ok(())
 }
 
+/// Refuses only an archived programme: a completed one still takes the pairs' reflections (notes, learnings, stories).
+pub fn ensure_not_archived(programme: &Programme) -> DomainResult<()> {
+    if programme.state == ProgrammeState::Archived {
+        return Err(DomainError::Conflict {
+            code: "programme_closed",
+            message: "the programme is archived; it can no longer change".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Programmes the actor may see, in creation order.
 pub async fn list<C: ConnectionTrait>(
     scope: &Scope<'_, C>,
