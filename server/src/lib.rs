@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod jobs;
+pub mod matching;
 pub mod store;
 pub mod telemetry;
 

@@ -152,6 +152,9 @@ pub struct MatchingWeights {
     pub cross_department: f64,
     #[serde(default = "quarter")]
     pub shared_languages: f64,
+    /// Same time zone, same location.
+    #[serde(default = "quarter")]
+    pub proximity: f64,
 }
 
 fn one() -> f64 {
@@ -171,6 +174,7 @@ impl Default for MatchingWeights {
             level_gap: half(),
             cross_department: half(),
             shared_languages: quarter(),
+            proximity: quarter(),
         }
     }
 }
@@ -635,6 +639,7 @@ fn check_settings(v: &mut Violations, p: &Programme) {
         ("matching.weights.level_gap", w.level_gap),
         ("matching.weights.cross_department", w.cross_department),
         ("matching.weights.shared_languages", w.shared_languages),
+        ("matching.weights.proximity", w.proximity),
     ] {
         if !value.is_finite() || !(0.0..=100.0).contains(&value) {
             v.add(field, "out_of_range", "must be a number between 0 and 100");

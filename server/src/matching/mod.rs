@@ -1,0 +1,256 @@
+//! The matching engine: candidates (every mentor–mentee pair the pair service's hard rules allow, and not dissolved
+//! together before), scores from the programme's policy in batches, and a globally optimal assignment honouring each
+//! mentor's remaining capacity. Pure computation over loaded data: `domain::matching_runs` loads, runs and records.
+
+pub mod policy;
+pub mod solver;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::enrolments::Enrolment;
+use crate::domain::pairs::pairing_rules;
+use crate::domain::participants::Participant;
+use crate::domain::programmes::Programme;
+use policy::{Candidate, Factor, MatchingPolicy, PolicyError, Side, Verdict};
+
+/// Candidates scored per policy call.
+pub const BATCH: usize = 10_000;
+
+/// Everything a run reads, loaded beforehand.
+pub struct Inputs {
+    pub programme: Programme,
+    /// Active mentor enrolments with their participant.
+    pub mentors: Vec<(Participant, Enrolment)>,
+    pub mentees: Vec<(Participant, Enrolment)>,
+    /// Each participant's managers, nearest first.
+    pub lines: HashMap<Uuid, Vec<Uuid>>,
+    /// Open pairs per participant in this programme.
+    pub open: HashMap<Uuid, u64>,
+    /// (mentor, mentee) pairs that are open, or were dissolved, in this programme.
+    pub open_pairs: HashSet<(Uuid, Uuid)>,
+    pub dissolved: HashSet<(Uuid, Uuid)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Proposal {
+    pub mentor_id: Uuid,
+    pub mentee_id: Uuid,
+    pub score: f64,
+    pub factors: Vec<Factor>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Unmatched {
+    pub participant_id: Uuid,
+    #[schema(example = "mentee")]
+    pub role: String,
+    #[schema(example = "no eligible mentor: insufficient_level_gap ×4, same_department ×2")]
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Stats {
+    pub mentors: u64,
+    pub mentees: u64,
+    /// Pairs the hard rules allowed.
+    pub candidates: u64,
+    /// Candidates the policy vetoed.
+    pub vetoed: u64,
+    pub candidates_ms: f64,
+    pub scoring_ms: f64,
+    pub assignment_ms: f64,
+    /// Sum of the proposals' scores.
+    pub total_score: f64,
+}
+
+pub struct Outcome {
+    pub proposals: Vec<Proposal>,
+    pub unmatched: Vec<Unmatched>,
+    pub stats: Stats,
+}
+
+/// Runs the three stages. Deterministic for the same inputs: participants are taken in enrolment order.
+pub fn run(inputs: &Inputs, policy: &dyn MatchingPolicy) -> Result<Outcome, PolicyError> {
+    let p = &inputs.programme;
+    let mut stats = Stats {
+        mentors: inputs.mentors.len() as u64,
+        mentees: inputs.mentees.len() as u64,
+        ..Default::default()
+    };
+    let empty = Vec::new();
+
+    // 1. Candidates, with why the others were refused (per participant, per rule).
+    let started = Instant::now();
+    let mut candidates: Vec<(u32, u32)> = Vec::new();
+    let mut refusals: HashMap<Uuid, BTreeMap<String, u32>> = HashMap::new();
+    for (i, (mentor, me)) in inputs.mentors.iter().enumerate() {
+        let line = inputs.lines.get(&mentor.id).unwrap_or(&empty);
+        let mentor_open = inputs.open.get(&mentor.id).copied().unwrap_or(0);
+        for (j, (mentee, te)) in inputs.mentees.iter().enumerate() {
+            let key = (mentor.id, mentee.id);
+            let mut broken = pairing_rules(
+                p,
+                mentor,
+                mentee,
+                Some(me),
+                Some(te),
+                line,
+                (mentor_open, inputs.open.get(&mentee.id).copied().unwrap_or(0)),
+                inputs.open_pairs.contains(&key),
+            )
+            .into_iter()
+            .map(|e| e.code)
+            .collect::<Vec<_>>();
+            if inputs.dissolved.contains(&key) {
+                broken.push("dissolved_before".into());
+            }
+            if broken.is_empty() {
+                candidates.push((i as u32, j as u32));
+            } else {
+                for code in broken {
+                    *refusals.entry(mentor.id).or_default().entry(code.clone()).or_default() += 1;
+                    *refusals.entry(mentee.id).or_default().entry(code).or_default() += 1;
+                }
+            }
+        }
+    }
+    stats.candidates = candidates.len() as u64;
+    stats.candidates_ms = ms(started);
+
+    // 2. Scores, in batches, in thousandths.
+    let started = Instant::now();
+    let mut scores: Vec<solver::Score> = Vec::with_capacity(candidates.len());
+    for chunk in candidates.chunks(BATCH) {
+        let batch: Vec<Candidate<'_>> = chunk.iter().map(|&(i, j)| sides(inputs, i, j)).collect();
+        let verdicts = policy.score(p, &batch)?;
+        if verdicts.len() != batch.len() {
+            return Err(PolicyError::WrongCount {
+                expected: batch.len(),
+                got: verdicts.len(),
+            });
+        }
+        for verdict in verdicts {
+            scores.push(match verdict {
+                Verdict::Score { score, .. } if score.is_finite() && score >= 0.0 => {
+                    Some((score * 1000.0).round() as i64)
+                }
+                Verdict::Score { score, .. } => return Err(PolicyError::BadScore(score)),
+                Verdict::Veto { .. } => {
+                    stats.vetoed += 1;
+                    None
+                }
+            });
+        }
+    }
+    stats.scoring_ms = ms(started);
+
+    // 3. The optimal assignment: a row per free mentor slot, a column per mentee.
+    let started = Instant::now();
+    let mut slot_owner: Vec<u32> = Vec::new();
+    let mut first_slot: Vec<usize> = Vec::with_capacity(inputs.mentors.len());
+    for (i, (mentor, enrolment)) in inputs.mentors.iter().enumerate() {
+        first_slot.push(slot_owner.len());
+        let open = inputs.open.get(&mentor.id).copied().unwrap_or(0);
+        let free = (enrolment.capacity as u64).saturating_sub(open);
+        slot_owner.extend(std::iter::repeat_n(i as u32, free as usize));
+    }
+    let (rows, cols) = (slot_owner.len(), inputs.mentees.len());
+    let mut matrix: Vec<solver::Score> = vec![None; rows * cols];
+    for (&(i, j), score) in candidates.iter().zip(&scores) {
+        let i = i as usize;
+        let end = first_slot.get(i + 1).copied().unwrap_or(rows);
+        for slot in first_slot[i]..end {
+            matrix[slot * cols + j as usize] = *score;
+        }
+    }
+    let assignment = solver::assign(rows, cols, &matrix);
+    stats.assignment_ms = ms(started);
+
+    // Explanations for the chosen pairs only (a million factor lists would not fit the budget).
+    let chosen: Vec<(u32, u32)> = assignment
+        .iter()
+        .enumerate()
+        .filter_map(|(slot, col)| col.map(|c| (slot_owner[slot], c as u32)))
+        .collect();
+    let batch: Vec<Candidate<'_>> = chosen.iter().map(|&(i, j)| sides(inputs, i, j)).collect();
+    let verdicts = policy.score(p, &batch)?;
+    let mut proposals = Vec::with_capacity(chosen.len());
+    for (&(i, j), verdict) in chosen.iter().zip(verdicts) {
+        if let Verdict::Score { score, factors } = verdict {
+            stats.total_score += score;
+            proposals.push(Proposal {
+                mentor_id: inputs.mentors[i as usize].0.id,
+                mentee_id: inputs.mentees[j as usize].0.id,
+                score,
+                factors,
+            });
+        }
+    }
+
+    // Everyone left out, and why.
+    let matched: HashSet<Uuid> = proposals.iter().flat_map(|p| [p.mentor_id, p.mentee_id]).collect();
+    let with_candidates: HashSet<Uuid> = candidates
+        .iter()
+        .zip(&scores)
+        .filter(|(_, s)| s.is_some())
+        .flat_map(|(&(i, j), _)| [inputs.mentors[i as usize].0.id, inputs.mentees[j as usize].0.id])
+        .collect();
+    let mut unmatched = Vec::new();
+    for (role, people, other) in [
+        ("mentor", &inputs.mentors, "mentee"),
+        ("mentee", &inputs.mentees, "mentor"),
+    ] {
+        for (person, _) in people.iter() {
+            if matched.contains(&person.id) {
+                continue;
+            }
+            let reason = if with_candidates.contains(&person.id) {
+                format!("every eligible {other} went to a better-scoring pair")
+            } else {
+                match refusals.get(&person.id) {
+                    Some(rules) => {
+                        let mut rules: Vec<_> = rules.iter().collect();
+                        rules.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                        let listed: Vec<String> = rules.iter().map(|(code, n)| format!("{code} ×{n}")).collect();
+                        format!("no eligible {other}: {}", listed.join(", "))
+                    }
+                    None => format!("no eligible {other}"),
+                }
+            };
+            unmatched.push(Unmatched {
+                participant_id: person.id,
+                role: role.into(),
+                reason,
+            });
+        }
+    }
+    Ok(Outcome {
+        proposals,
+        unmatched,
+        stats,
+    })
+}
+
+fn sides(inputs: &Inputs, i: u32, j: u32) -> Candidate<'_> {
+    let (mentor, me) = &inputs.mentors[i as usize];
+    let (mentee, te) = &inputs.mentees[j as usize];
+    (
+        Side {
+            participant: mentor,
+            enrolment: me,
+        },
+        Side {
+            participant: mentee,
+            enrolment: te,
+        },
+    )
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
