@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_foundation;
 mod m20261122_000002_programmes;
 mod m20261122_000003_metrics_indexes;
+mod m20261122_000004_matching_runs;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_programmes::Migration),
             Box::new(m20261122_000003_metrics_indexes::Migration),
+            Box::new(m20261122_000004_matching_runs::Migration),
         ]
     }
 }

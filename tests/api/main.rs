@@ -6,6 +6,7 @@ mod errors;
 mod events;
 mod idempotency;
 mod identity_provider;
+mod matching;
 mod operations;
 mod participants;
 mod programmes;

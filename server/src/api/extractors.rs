@@ -98,6 +98,17 @@ pub fn is_json(req: &HttpRequest) -> bool {
         .unwrap_or(false)
 }
 
+/// An optional JSON body: empty means `T::default()`; anything else must be JSON that fits `T`.
+pub fn optional_json<T: DeserializeOwned + Default>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    if !is_json(req) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    parse_json(body)
+}
+
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     // Syntax first (without building anything), so broken JSON is a 400 whatever its shape; then the schema.
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(raw) {

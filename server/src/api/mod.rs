@@ -8,6 +8,7 @@ pub mod health;
 pub mod idempotency;
 pub mod identity_provider;
 pub mod journal;
+pub mod matching;
 pub mod oauth;
 pub mod pairs;
 pub mod participants;
@@ -84,6 +85,7 @@ own identity provider with `PUT /v1/identity-provider` so its tokens act as your
         (name = "Programmes", description = "Reverse-mentoring programmes, their state machine and their health"),
         (name = "Enrolments", description = "Participants joining a programme as mentor (junior) or mentee (senior)"),
         (name = "Pairs", description = "Mentor and mentee pairs: hard rules, agreement to the ground rules, commitment and risk"),
+        (name = "Matching", description = "The matching engine: optimal proposals for a programme's mentors and mentees"),
         (name = "Sessions", description = "A pair's meetings: schedule, reschedule, complete, cancel, no-show"),
         (name = "Notes and learnings", description = "Private notes of a pair; learnings, actions and stories"),
         (name = "Surveys", description = "Survey templates, milestone requests, answers and scores"),
@@ -137,6 +139,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(sessions::routes)
             .configure(journal::routes)
             .configure(surveys::routes)
+            .configure(matching::routes)
             .configure(identity_provider::routes)
             .configure(events::routes),
     );

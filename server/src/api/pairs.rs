@@ -173,14 +173,7 @@ async fn agree(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let cmd: RecordAgreement = if body.is_empty() {
-        RecordAgreement::default()
-    } else {
-        if !super::extractors::is_json(&req) {
-            return Err(super::problem::ApiError::UnsupportedMediaType);
-        }
-        super::extractors::parse_json(&body)?
-    };
+    let cmd: RecordAgreement = super::extractors::optional_json(&req, &body)?;
     let (actor, id) = (principal.actor(), id.into_inner());
     transact(
         &req,

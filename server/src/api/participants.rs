@@ -324,14 +324,7 @@ async fn mint_token(
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
     // The body is optional: empty means the defaults.
-    let request: MintToken = if body.is_empty() {
-        MintToken::default()
-    } else {
-        if !super::extractors::is_json(&req) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        super::extractors::parse_json(&body)?
-    };
+    let request: MintToken = super::extractors::optional_json(&req, &body)?;
     let role = request.role.unwrap_or(Role::Participant);
     if role == Role::OrgAdmin {
         return Err(crate::domain::DomainError::Invalid(vec![crate::domain::FieldError::new(

@@ -7,6 +7,7 @@
 pub mod enrolments;
 pub mod identity_providers;
 pub mod journal;
+pub mod matching_runs;
 pub mod metrics;
 pub mod organisations;
 pub mod pairs;
@@ -68,7 +69,7 @@ pub fn etag_matches(header: &str, etag: &str) -> bool {
 }
 
 /// One field that failed validation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub struct FieldError {
     /// The JSON path of the offending field, e.g. `email` or `languages[2]`.
     #[schema(example = "email")]

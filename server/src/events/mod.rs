@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::domain::enrolments::Enrolment;
 use crate::domain::identity_providers::IdentityProvider;
 use crate::domain::journal::{Learning, Note};
+use crate::domain::matching_runs::MatchingRun;
 use crate::domain::pairs::Pair;
 use crate::domain::participants::Participant;
 use crate::domain::programmes::Programme;
@@ -100,6 +101,12 @@ catalogue! {
         "A milestone sent a survey to a participant.";
     SurveyResponseSubmitted(SurveyRequest) => "survey.response_submitted", "SurveyRequest",
         "A participant answered a survey request (the event carries no answers).";
+    MatchingRunQueued(MatchingRun) => "matching_run.queued", "MatchingRun", "A matching run was requested.";
+    MatchingRunSucceeded(MatchingRun) => "matching_run.succeeded", "MatchingRun",
+        "A matching run finished: its proposals and unmatched participants are ready.";
+    MatchingRunFailed(MatchingRun) => "matching_run.failed", "MatchingRun", "A matching run failed (`data.error`).";
+    MatchingRunAccepted(MatchingRun) => "matching_run.accepted", "MatchingRun",
+        "A matching run's proposals were accepted: each created pair has its own `pair.proposed`.";
 }
 
 /// An event as recorded in the log.

@@ -188,6 +188,7 @@ document_entity!(learning, "learnings", {
     programme_id: Uuid, pair_id: Uuid, author_id: Uuid, published_at: Option<DateTimeUtc>,
 });
 document_entity!(survey, "surveys", { programme_id: Uuid, milestone: String, active: bool });
+document_entity!(matching_run, "matching_runs", { programme_id: Uuid, state: String });
 
 pub mod programme_manager {
     use sea_orm::entity::prelude::*;

@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod identity_providers;
 pub mod journal;
 pub mod keys;
+pub mod matching_runs;
 pub mod organisations;
 pub mod pairs;
 pub mod participants;

@@ -11,7 +11,7 @@ use super::entities::participant;
 use super::{Scope, StoreError, StoreResult};
 use crate::domain::participants::{Participant, ParticipantFilter};
 
-fn from_row(m: participant::Model) -> StoreResult<Participant> {
+pub(super) fn from_row(m: participant::Model) -> StoreResult<Participant> {
     let languages = serde_json::from_value(m.languages)
         .map_err(|e| StoreError::Corrupt(format!("participant {} languages: {e}", m.id)))?;
     let attributes = match m.attributes {

@@ -1,0 +1,346 @@
+//! Matching runs: a manager asks the engine to pair a programme's enrolled mentors and mentees. A run is queued, runs
+//! in the background (`queued → running → succeeded | failed`) off the HTTP workers, and keeps its proposals (with
+//! per-factor explanations) and everyone left unmatched with the reason. Accepting a run (all of it or a chosen
+//! subset) proposes the pairs through the pair service, so the same hard rules apply at that moment.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::enrolments::EnrolmentRole;
+use super::pairs::{self, PairState, ProposePair};
+use super::programmes::{self, Programme};
+use super::{Actor, DomainError, DomainResult, FieldError};
+use crate::events::{self, EventPayload};
+use crate::matching::{self, Inputs, Proposal, Stats, Unmatched, policy::BuiltinPolicy};
+use crate::store::{self, Db, Scope};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+        }
+    }
+}
+
+/// A pair created when the run was accepted, or a proposal the pair service refused then.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Acceptance {
+    pub mentor_id: Uuid,
+    pub mentee_id: Uuid,
+    /// The proposed pair, when created.
+    pub pair_id: Option<Uuid>,
+    /// Why it was refused (the rules that changed since the run), when not.
+    pub refused: Option<Vec<FieldError>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MatchingRun {
+    pub id: Uuid,
+    pub programme_id: Uuid,
+    pub state: RunState,
+    /// The policy that scored the candidates.
+    #[schema(example = "builtin")]
+    pub policy: String,
+    pub stats: Stats,
+    /// The optimal assignment, highest score first.
+    pub proposals: Vec<Proposal>,
+    pub unmatched: Vec<Unmatched>,
+    /// Why the run failed.
+    pub error: Option<String>,
+    /// Filled once the run is accepted.
+    pub accepted: Option<Vec<Acceptance>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub version: i32,
+}
+
+impl MatchingRun {
+    pub fn etag(&self) -> String {
+        super::etag(self.id, self.version)
+    }
+}
+
+/// The body of `POST /v1/programmes/{id}/matching-runs/{run}/accept`.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"mentee_ids": ["01936b2e-8f4a-7c3d-9a1b-000000000009"]}))]
+pub struct AcceptRun {
+    /// Accept only the proposals for these mentees; omit to accept every proposal.
+    pub mentee_ids: Option<Vec<Uuid>>,
+}
+
+/// Queues a run (admins and the programme's managers).
+pub async fn queue<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    actor: Actor,
+    programme_id: Uuid,
+) -> DomainResult<MatchingRun> {
+    let programme = programmes::managed_open(scope, actor, programme_id).await?;
+    let now = store::now();
+    let run = MatchingRun {
+        id: store::new_id(),
+        programme_id: programme.id,
+        state: RunState::Queued,
+        policy: "builtin".into(),
+        stats: Stats::default(),
+        proposals: Vec::new(),
+        unmatched: Vec::new(),
+        error: None,
+        accepted: None,
+        started_at: None,
+        finished_at: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    scope.insert_matching_run(&run).await?;
+    events::append(scope, EventPayload::MatchingRunQueued(run.clone())).await?;
+    Ok(run)
+}
+
+pub async fn get<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    actor: Actor,
+    programme_id: Uuid,
+    id: Uuid,
+) -> DomainResult<MatchingRun> {
+    programmes::managed(scope, actor, programme_id).await?;
+    scope
+        .matching_run(id)
+        .await?
+        .filter(|r| r.programme_id == programme_id)
+        .ok_or(DomainError::NotFound("matching run"))
+}
+
+/// Runs a queued run to its end: loads the programme's enrolments, runs the engine on the blocking pool (it is CPU
+/// work and must not hold an HTTP worker), and records the outcome with its event. Never panics the caller: any
+/// failure is recorded on the run.
+pub async fn execute(db: Db, organisation_id: Uuid, id: Uuid) {
+    if let Err(e) = try_execute(&db, organisation_id, id).await {
+        tracing::error!(run = %id, error = %e, "matching run failed");
+        let _ = finish(&db, organisation_id, id, Err(e.to_string())).await;
+    }
+}
+
+async fn try_execute(db: &Db, organisation_id: Uuid, id: Uuid) -> DomainResult<()> {
+    let run = {
+        let txn = db.begin().await?;
+        let scope = Scope::new(&txn, organisation_id);
+        let mut run = scope
+            .matching_run(id)
+            .await?
+            .ok_or(DomainError::NotFound("matching run"))?;
+        let previous = run.version;
+        run.state = RunState::Running;
+        run.started_at = Some(store::now());
+        run.version += 1;
+        if !scope.update_matching_run(&run, previous).await? {
+            return Err(DomainError::PreconditionFailed);
+        }
+        txn.commit().await.map_err(store::StoreError::from)?;
+        run
+    };
+    let inputs = load(&Scope::new(db.reader(), organisation_id), run.programme_id).await?;
+    let outcome = tokio::task::spawn_blocking(move || matching::run(&inputs, &BuiltinPolicy))
+        .await
+        .map_err(|e| DomainError::Store(store::StoreError::Corrupt(format!("the matching task stopped: {e}"))))?;
+    match outcome {
+        Ok(outcome) => finish(db, organisation_id, id, Ok(outcome)).await,
+        Err(e) => finish(db, organisation_id, id, Err(e.to_string())).await,
+    }
+}
+
+async fn finish(
+    db: &Db,
+    organisation_id: Uuid,
+    id: Uuid,
+    outcome: Result<matching::Outcome, String>,
+) -> DomainResult<()> {
+    let txn = db.begin().await?;
+    let scope = Scope::new(&txn, organisation_id);
+    let current = scope
+        .matching_run(id)
+        .await?
+        .ok_or(DomainError::NotFound("matching run"))?;
+    let mut next = current.clone();
+    next.finished_at = Some(store::now());
+    next.updated_at = store::now();
+    next.version += 1;
+    let event = match outcome {
+        Ok(mut o) => {
+            o.proposals
+                .sort_by(|a, b| b.score.total_cmp(&a.score).then(a.mentee_id.cmp(&b.mentee_id)));
+            next.state = RunState::Succeeded;
+            next.stats = o.stats;
+            next.proposals = o.proposals;
+            next.unmatched = o.unmatched;
+            EventPayload::MatchingRunSucceeded
+        }
+        Err(message) => {
+            next.state = RunState::Failed;
+            next.error = Some(message);
+            EventPayload::MatchingRunFailed
+        }
+    };
+    if !scope.update_matching_run(&next, current.version).await? {
+        return Err(DomainError::PreconditionFailed);
+    }
+    events::append(&scope, event(next)).await?;
+    txn.commit().await.map_err(store::StoreError::from)?;
+    Ok(())
+}
+
+/// Everything the engine reads about a programme, in one consistent pass.
+async fn load<C: ConnectionTrait>(scope: &Scope<'_, C>, programme_id: Uuid) -> DomainResult<Inputs> {
+    let programme: Programme = scope
+        .programme(programme_id)
+        .await?
+        .ok_or(DomainError::NotFound("programme"))?;
+    let people: HashMap<Uuid, _> = scope.all_participants().await?.into_iter().map(|p| (p.id, p)).collect();
+    let mut mentors = Vec::new();
+    let mut mentees = Vec::new();
+    for enrolment in scope.active_enrolments(programme_id).await? {
+        let Some(person) = people.get(&enrolment.participant_id) else {
+            continue;
+        };
+        match enrolment.role {
+            EnrolmentRole::Mentor => mentors.push((person.clone(), enrolment)),
+            EnrolmentRole::Mentee => mentees.push((person.clone(), enrolment)),
+        }
+    }
+    // Reporting lines walked in memory, bounded like the pair service's walk.
+    let mut lines = HashMap::new();
+    for (mentor, _) in &mentors {
+        let mut line = Vec::new();
+        let mut next = mentor.manager_id;
+        while let Some(m) = next {
+            if line.len() >= 256 || m == mentor.id {
+                break;
+            }
+            line.push(m);
+            next = people.get(&m).and_then(|p| p.manager_id);
+        }
+        lines.insert(mentor.id, line);
+    }
+    let mut open = HashMap::new();
+    let mut open_pairs = HashSet::new();
+    let mut dissolved = HashSet::new();
+    for pair in scope.pairs_of_programme(programme_id).await? {
+        let key = (pair.mentor.participant_id, pair.mentee.participant_id);
+        if pair.state.is_open() {
+            *open.entry(key.0).or_insert(0u64) += 1;
+            *open.entry(key.1).or_insert(0u64) += 1;
+            open_pairs.insert(key);
+        } else if pair.state == PairState::Dissolved {
+            dissolved.insert(key);
+        }
+    }
+    Ok(Inputs {
+        programme,
+        mentors,
+        mentees,
+        lines,
+        open,
+        open_pairs,
+        dissolved,
+    })
+}
+
+/// Proposes the run's pairs (all, or those of the chosen mentees) through the pair service. Proposals the rules now
+/// refuse are reported, not fatal; a run is accepted once.
+pub async fn accept<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    actor: Actor,
+    programme_id: Uuid,
+    id: Uuid,
+    cmd: AcceptRun,
+) -> DomainResult<MatchingRun> {
+    get(scope, actor, programme_id, id).await?;
+    let current = scope
+        .lock_matching_run(id)
+        .await?
+        .ok_or(DomainError::NotFound("matching run"))?;
+    if current.state != RunState::Succeeded {
+        return Err(DomainError::Conflict {
+            code: "run_not_succeeded",
+            message: format!(
+                "the run is {}; only a succeeded run can be accepted",
+                current.state.as_str()
+            ),
+        });
+    }
+    if current.accepted.is_some() {
+        return Err(DomainError::Conflict {
+            code: "already_accepted",
+            message: "this run was already accepted".into(),
+        });
+    }
+    let chosen: Vec<&Proposal> = match &cmd.mentee_ids {
+        None => current.proposals.iter().collect(),
+        Some(ids) => {
+            let mut v = super::Violations::default();
+            for (i, mentee) in ids.iter().enumerate() {
+                if !current.proposals.iter().any(|p| p.mentee_id == *mentee) {
+                    v.add(
+                        format!("mentee_ids[{i}]"),
+                        "not_proposed",
+                        "the run proposed no pair for this mentee",
+                    );
+                }
+            }
+            v.into_result()?;
+            current
+                .proposals
+                .iter()
+                .filter(|p| ids.contains(&p.mentee_id))
+                .collect()
+        }
+    };
+    let mut accepted = Vec::with_capacity(chosen.len());
+    for proposal in chosen {
+        let cmd = ProposePair {
+            mentor_id: proposal.mentor_id,
+            mentee_id: proposal.mentee_id,
+        };
+        let (pair_id, refused) = match pairs::propose(scope, actor, programme_id, cmd).await {
+            Ok(pair) => (Some(pair.id), None),
+            Err(DomainError::RulesViolated(rules)) | Err(DomainError::Invalid(rules)) => (None, Some(rules)),
+            Err(other) => return Err(other),
+        };
+        accepted.push(Acceptance {
+            mentor_id: proposal.mentor_id,
+            mentee_id: proposal.mentee_id,
+            pair_id,
+            refused,
+        });
+    }
+    let mut next = current.clone();
+    next.accepted = Some(accepted);
+    next.version += 1;
+    next.updated_at = store::now().max(current.updated_at);
+    if !scope.update_matching_run(&next, current.version).await? {
+        return Err(DomainError::PreconditionFailed);
+    }
+    events::append(scope, EventPayload::MatchingRunAccepted(next.clone())).await?;
+    Ok(next)
+}

@@ -1,0 +1,120 @@
+//! Matching-run rows, and the bulk reads the matching engine needs, scoped to one organisation.
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::documents::{decode, encode};
+use super::entities::{enrolment, matching_run, pair, participant};
+use super::{Scope, StoreResult};
+use crate::domain::enrolments::{Enrolment, EnrolmentState};
+use crate::domain::matching_runs::MatchingRun;
+use crate::domain::pairs::Pair;
+use crate::domain::participants::Participant;
+
+fn run_row(organisation_id: Uuid, r: &MatchingRun) -> StoreResult<matching_run::ActiveModel> {
+    Ok(matching_run::ActiveModel {
+        id: Set(r.id),
+        organisation_id: Set(organisation_id),
+        programme_id: Set(r.programme_id),
+        state: Set(r.state.as_str().to_string()),
+        doc: Set(encode(r)?),
+        version: Set(r.version),
+        created_at: Set(r.created_at),
+        updated_at: Set(r.updated_at),
+    })
+}
+
+fn run_from(m: matching_run::Model) -> StoreResult<MatchingRun> {
+    let mut r: MatchingRun = decode("matching run", m.id, m.doc)?;
+    r.version = m.version;
+    Ok(r)
+}
+
+impl<C: ConnectionTrait> Scope<'_, C> {
+    pub async fn matching_run(&self, id: Uuid) -> StoreResult<Option<MatchingRun>> {
+        matching_run::Entity::find_by_id(id)
+            .filter(matching_run::Column::OrganisationId.eq(self.organisation_id))
+            .one(self.conn)
+            .await?
+            .map(run_from)
+            .transpose()
+    }
+
+    pub async fn lock_matching_run(&self, id: Uuid) -> StoreResult<Option<MatchingRun>> {
+        matching_run::Entity::find_by_id(id)
+            .filter(matching_run::Column::OrganisationId.eq(self.organisation_id))
+            .lock_exclusive()
+            .one(self.conn)
+            .await?
+            .map(run_from)
+            .transpose()
+    }
+
+    pub async fn insert_matching_run(&self, r: &MatchingRun) -> StoreResult<()> {
+        matching_run::Entity::insert(run_row(self.organisation_id, r)?)
+            .exec_without_returning(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_matching_run(&self, r: &MatchingRun, expected_version: i32) -> StoreResult<bool> {
+        let mut row = run_row(self.organisation_id, r)?;
+        row.id = sea_orm::ActiveValue::NotSet;
+        row.organisation_id = sea_orm::ActiveValue::NotSet;
+        row.created_at = sea_orm::ActiveValue::NotSet;
+        let result = matching_run::Entity::update_many()
+            .set(row)
+            .filter(matching_run::Column::Id.eq(r.id))
+            .filter(matching_run::Column::OrganisationId.eq(self.organisation_id))
+            .filter(matching_run::Column::Version.eq(expected_version))
+            .exec(self.conn)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Every participant of the organisation (for reporting lines and profiles).
+    pub async fn all_participants(&self) -> StoreResult<Vec<Participant>> {
+        participant::Entity::find()
+            .filter(participant::Column::OrganisationId.eq(self.organisation_id))
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(super::participants::from_row)
+            .collect()
+    }
+
+    /// The programme's active enrolments, in enrolment order.
+    pub async fn active_enrolments(&self, programme_id: Uuid) -> StoreResult<Vec<Enrolment>> {
+        enrolment::Entity::find()
+            .filter(enrolment::Column::OrganisationId.eq(self.organisation_id))
+            .filter(enrolment::Column::ProgrammeId.eq(programme_id))
+            .filter(enrolment::Column::State.eq(EnrolmentState::Active.as_str()))
+            .order_by_asc(enrolment::Column::Id)
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let mut e: Enrolment = decode("enrolment", m.id, m.doc)?;
+                e.version = m.version;
+                Ok(e)
+            })
+            .collect()
+    }
+
+    /// Every pair of the programme, whatever its state.
+    pub async fn pairs_of_programme(&self, programme_id: Uuid) -> StoreResult<Vec<Pair>> {
+        pair::Entity::find()
+            .filter(pair::Column::OrganisationId.eq(self.organisation_id))
+            .filter(pair::Column::ProgrammeId.eq(programme_id))
+            .order_by_asc(pair::Column::Id)
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let mut p: Pair = decode("pair", m.id, m.doc)?;
+                p.version = m.version;
+                Ok(p)
+            })
+            .collect()
+    }
+}
