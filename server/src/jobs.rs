@@ -1,5 +1,5 @@
-//! Background work of one instance: rotating signing keys when due and pruning expired idempotency records. Each
-//! task is safe to run on many instances at once.
+//! Background work of one instance: rotating signing keys when due, pruning expired idempotency records, and
+//! failing matching runs a stopped instance left behind. Each task is safe to run on many instances at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +46,16 @@ async fn housekeeping(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) 
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "pruned expired idempotency keys"),
             Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+        }
+        match crate::domain::matching_runs::fail_abandoned(
+            &state.db,
+            chrono::Duration::minutes(crate::domain::matching_runs::ABANDONED_AFTER_MINUTES),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(failed = n, "failed matching runs left behind by a stopped instance"),
+            Err(e) => tracing::warn!(error = %e, "checking for abandoned matching runs failed"),
         }
     }
 }

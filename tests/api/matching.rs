@@ -5,7 +5,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use upward_tests::{Backend, TestApp, assert_problem, on_every_backend};
 
-on_every_backend!(a_matching_run_proposes_the_optimal_pairs_and_accepting_creates_them);
+on_every_backend!(
+    a_matching_run_proposes_the_optimal_pairs_and_accepting_creates_them,
+    a_run_left_behind_by_a_stopped_instance_is_failed,
+);
 
 async fn wait_for(app: &TestApp, path: &str, token: &str) -> Value {
     for _ in 0..200 {
@@ -127,4 +130,46 @@ async fn a_matching_run_proposes_the_optimal_pairs_and_accepting_creates_them(ba
     let run = wait_for(&app, &location, &manager).await;
     assert_eq!(run["proposals"], json!([]));
     assert_eq!(run["stats"]["candidates"], 0);
+}
+
+async fn a_run_left_behind_by_a_stopped_instance_is_failed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let acme = app.org("Acme").await;
+    let maya = app.person_in(&acme, "maya@acme.test", 6, "People").await;
+    let programme: uuid::Uuid = app.enrolling_programme(&acme, &maya, json!({})).await.parse().unwrap();
+    // Queue a run the way the API does, but never start it: as if its instance had stopped.
+    let principal = upward_server::auth::Principal {
+        organisation_id: acme.id,
+        role: upward_server::auth::Role::OrgAdmin,
+        participant_id: None,
+        subject: "test".into(),
+    };
+    let txn = app.state.db.begin().await.unwrap();
+    let run = upward_server::domain::matching_runs::queue(
+        &principal.scope(&txn),
+        upward_server::domain::Actor::Admin,
+        programme,
+    )
+    .await
+    .unwrap();
+    txn.commit().await.unwrap();
+    let path = format!("/v1/programmes/{programme}/matching-runs/{}", run.id);
+    let (_, before) = app.call(Method::GET, &path, &acme.token, None).await;
+    assert_eq!(before["state"], "queued");
+    // Housekeeping leaves recent runs alone, and fails those untouched for too long.
+    let db = &app.state.db;
+    let recent = upward_server::domain::matching_runs::fail_abandoned(db, chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+    assert_eq!(recent, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let failed = upward_server::domain::matching_runs::fail_abandoned(db, chrono::Duration::milliseconds(10))
+        .await
+        .unwrap();
+    assert_eq!(failed, 1);
+    let (_, after) = app.call(Method::GET, &path, &acme.token, None).await;
+    assert_eq!(after["state"], "failed");
+    assert!(after["error"].as_str().unwrap().contains("interrupted"));
+    let events = app.events(&acme.token).await;
+    assert_eq!(events.iter().filter(|e| e["type"] == "matching_run.failed").count(), 1);
 }

@@ -142,6 +142,28 @@ pub async fn execute(db: Db, organisation_id: Uuid, id: Uuid) {
     }
 }
 
+/// How long a queued or running run may go untouched before it counts as abandoned. A run's instance marks it
+/// running when it starts and writes its outcome when it ends; the engine takes about a second for a million
+/// candidates, so this is generous.
+pub const ABANDONED_AFTER_MINUTES: i64 = 15;
+
+/// Fails the runs an instance left behind (it stopped mid-run) — untouched for longer than `after` — so nobody polls
+/// them forever.
+pub async fn fail_abandoned(db: &Db, after: chrono::Duration) -> DomainResult<usize> {
+    let before = store::now() - after;
+    let abandoned = db.abandoned_matching_runs(before).await?;
+    for (organisation_id, id) in &abandoned {
+        finish(
+            db,
+            *organisation_id,
+            *id,
+            Err("the run was interrupted (its server stopped); start a new run".into()),
+        )
+        .await?;
+    }
+    Ok(abandoned.len())
+}
+
 async fn try_execute(db: &Db, organisation_id: Uuid, id: Uuid) -> DomainResult<()> {
     let run = {
         let txn = db.begin().await?;
@@ -153,6 +175,7 @@ async fn try_execute(db: &Db, organisation_id: Uuid, id: Uuid) -> DomainResult<(
         let previous = run.version;
         run.state = RunState::Running;
         run.started_at = Some(store::now());
+        run.updated_at = store::now();
         run.version += 1;
         if !scope.update_matching_run(&run, previous).await? {
             return Err(DomainError::PreconditionFailed);

@@ -30,6 +30,24 @@ fn run_from(m: matching_run::Model) -> StoreResult<MatchingRun> {
     Ok(r)
 }
 
+impl super::Db {
+    /// Runs of every organisation still queued or running that were last touched before `before`: a run's instance
+    /// touches it when it starts and when it ends, so these were left behind by an instance that stopped.
+    pub async fn abandoned_matching_runs(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<(Uuid, Uuid)>> {
+        Ok(matching_run::Entity::find()
+            .filter(matching_run::Column::State.is_in(["queued", "running"]))
+            .filter(matching_run::Column::UpdatedAt.lt(before))
+            .all(self.reader())
+            .await?
+            .into_iter()
+            .map(|m| (m.organisation_id, m.id))
+            .collect())
+    }
+}
+
 impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn matching_run(&self, id: Uuid) -> StoreResult<Option<MatchingRun>> {
         matching_run::Entity::find_by_id(id)
