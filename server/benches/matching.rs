@@ -50,7 +50,7 @@ fn main() {
     };
     let s = &stages[0];
     println!(
-        "matching {n} × {n}: {} candidates, {} proposals-worth slots; median of {runs}: total {:.0} ms = candidates {:.0} ms + scoring {:.0} ms + assignment {:.0} ms (+ explanations)",
+        "matching {n} × {n}: {} candidates, {} mentor slots; median of {runs}: total {:.0} ms = candidates {:.0} ms + scoring {:.0} ms + assignment {:.0} ms (+ explanations)",
         s.candidates,
         n,
         median(totals),

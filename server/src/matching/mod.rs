@@ -127,7 +127,7 @@ pub fn run(inputs: &Inputs, policy: &dyn MatchingPolicy) -> Result<Outcome, Poli
     let mut scores: Vec<solver::Score> = Vec::with_capacity(candidates.len());
     for chunk in candidates.chunks(BATCH) {
         let batch: Vec<Candidate<'_>> = chunk.iter().map(|&(i, j)| sides(inputs, i, j)).collect();
-        let verdicts = policy.score(p, &batch)?;
+        let verdicts = policy.score(p, &batch, false)?;
         if verdicts.len() != batch.len() {
             return Err(PolicyError::WrongCount {
                 expected: batch.len(),
@@ -178,7 +178,7 @@ pub fn run(inputs: &Inputs, policy: &dyn MatchingPolicy) -> Result<Outcome, Poli
         .filter_map(|(slot, col)| col.map(|c| (slot_owner[slot], c as u32)))
         .collect();
     let batch: Vec<Candidate<'_>> = chosen.iter().map(|&(i, j)| sides(inputs, i, j)).collect();
-    let verdicts = policy.score(p, &batch)?;
+    let verdicts = policy.score(p, &batch, true)?;
     let mut proposals = Vec::with_capacity(chosen.len());
     for (&(i, j), verdict) in chosen.iter().zip(verdicts) {
         if let Verdict::Score { score, factors } = verdict {

@@ -49,7 +49,10 @@ pub enum PolicyError {
 
 pub trait MatchingPolicy: Send + Sync {
     fn name(&self) -> String;
-    fn score(&self, programme: &Programme, batch: &[Candidate<'_>]) -> Result<Vec<Verdict>, PolicyError>;
+    /// One verdict per candidate, in order. With `explain`, each score carries its factors; without, the factors may
+    /// be left out (the engine asks for explanations of the chosen pairs only).
+    fn score(&self, programme: &Programme, batch: &[Candidate<'_>], explain: bool)
+    -> Result<Vec<Verdict>, PolicyError>;
 }
 
 pub struct BuiltinPolicy;
@@ -59,16 +62,21 @@ impl MatchingPolicy for BuiltinPolicy {
         "builtin".into()
     }
 
-    fn score(&self, programme: &Programme, batch: &[Candidate<'_>]) -> Result<Vec<Verdict>, PolicyError> {
+    fn score(
+        &self,
+        programme: &Programme,
+        batch: &[Candidate<'_>],
+        explain: bool,
+    ) -> Result<Vec<Verdict>, PolicyError> {
         Ok(batch
             .iter()
-            .map(|(mentor, mentee)| builtin_score(programme, mentor, mentee))
+            .map(|(mentor, mentee)| builtin_score(programme, mentor, mentee, explain))
             .collect())
     }
 }
 
 /// The built-in policy's score of one candidate.
-pub fn builtin_score(programme: &Programme, mentor: &Side<'_>, mentee: &Side<'_>) -> Verdict {
+pub fn builtin_score(programme: &Programme, mentor: &Side<'_>, mentee: &Side<'_>, explain: bool) -> Verdict {
     let w = &programme.matching.weights;
     let (a, b) = (mentor.participant, mentee.participant);
     let shared = mentor
@@ -102,23 +110,26 @@ pub fn builtin_score(programme: &Programme, mentor: &Side<'_>, mentee: &Side<'_>
     } else {
         0.0
     };
-    let factors: Vec<Factor> = [
+    let parts = [
         ("shared_topics", topics, w.shared_topics),
         ("cross_department", departments, department_weight),
         ("level_gap", gap, w.level_gap),
         ("proximity", proximity, w.proximity),
         ("shared_languages", languages, w.shared_languages),
-    ]
-    .into_iter()
-    .map(|(name, value, weight)| Factor {
-        name: name.into(),
-        value,
-        weight,
-        contribution: value * weight,
-    })
-    .collect();
-    Verdict::Score {
-        score: factors.iter().map(|f| f.contribution).sum(),
-        factors,
-    }
+    ];
+    let score = parts.iter().map(|(_, value, weight)| value * weight).sum();
+    let factors = if explain {
+        parts
+            .into_iter()
+            .map(|(name, value, weight)| Factor {
+                name: name.into(),
+                value,
+                weight,
+                contribution: value * weight,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Verdict::Score { score, factors }
 }
