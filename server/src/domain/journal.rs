@@ -186,6 +186,13 @@ pub struct PublishLearning {
 
 /// A published learning, as the programme shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "learning_id": "01936b2e-6666-7000-8000-000000000001",
+    "title": "What a graduate taught me about feedback",
+    "text": "Our graduates expect feedback weekly, not yearly.",
+    "author_id": "01936b2e-8f4a-7c3d-9a1b-000000000009",
+    "published_at": "2027-02-01T12:00:00Z"
+}))]
 pub struct Story {
     pub learning_id: Uuid,
     pub title: String,

@@ -51,6 +51,22 @@ pub struct Acceptance {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01936b2e-9999-7000-8000-000000000001",
+    "programme_id": "01936b2e-1111-7000-8000-000000000001",
+    "state": "succeeded",
+    "policy": "builtin",
+    "stats": {"mentors": 2, "mentees": 3, "candidates": 4, "vetoed": 0, "candidates_ms": 0.1, "scoring_ms": 0.1, "assignment_ms": 0.1, "total_score": 4.9},
+    "proposals": [{"mentor_id": "01936b2e-8f4a-7c3d-9a1b-2c3d4e5f6a7b", "mentee_id": "01936b2e-8f4a-7c3d-9a1b-000000000009", "score": 2.55,
+                   "factors": [{"name": "shared_topics", "value": 1.0, "weight": 1.0, "contribution": 1.0}, {"name": "cross_department", "value": 1.0, "weight": 0.5, "contribution": 0.5}]}],
+    "unmatched": [{"participant_id": "01936b2e-8f4a-7c3d-9a1b-00000000000a", "role": "mentee", "reason": "no eligible mentor: insufficient_level_gap ×2"}],
+    "error": null,
+    "accepted": null,
+    "started_at": "2026-11-22T09:30:01Z",
+    "finished_at": "2026-11-22T09:30:01Z",
+    "created_at": "2026-11-22T09:30:00Z",
+    "updated_at": "2026-11-22T09:30:01Z"
+}))]
 pub struct MatchingRun {
     pub id: Uuid,
     pub programme_id: Uuid,

@@ -72,6 +72,14 @@ pub struct SurveyMetrics {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "programme_id": "01936b2e-1111-7000-8000-000000000001",
+    "computed_at": "2027-03-01T09:00:00Z",
+    "target_sessions": 6,
+    "pairs": {"total": 40, "proposed": 2, "active": 30, "paused": 2, "completed": 4, "dissolved": 2, "at_risk": 5, "reached_target": 9, "reached_target_share": 25.0},
+    "sessions": {"held": 150, "scheduled": 40, "cancelled_on_time": {"by_mentor": 6, "by_mentee": 11, "by_manager": 1, "total": 18}, "cancelled_late": {"by_mentor": 1, "by_mentee": 7, "by_manager": 0, "total": 8}, "no_shows": 3},
+    "surveys": {"requests": 300, "responses": 240, "response_rate": 80.0, "nps": 62.5, "would_recommend_share": 70.0, "nps_answers": 40, "likert_means": [{"survey_id": "01936b2e-7777-7000-8000-000000000001", "question_id": "useful", "mean": 4.3, "answers": 200}]}
+}))]
 pub struct ProgrammeMetrics {
     pub programme_id: Uuid,
     pub computed_at: DateTime<Utc>,

@@ -178,6 +178,19 @@ impl RequestState {
 
 /// A survey sent to one participant at one milestone.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01936b2e-8888-7000-8000-000000000001",
+    "survey_id": "01936b2e-7777-7000-8000-000000000001",
+    "programme_id": "01936b2e-1111-7000-8000-000000000001",
+    "pair_id": "01936b2e-3333-7000-8000-000000000001",
+    "participant_id": "01936b2e-8f4a-7c3d-9a1b-000000000009",
+    "trigger": "end:01936b2e-3333-7000-8000-000000000001",
+    "state": "pending",
+    "created_at": "2027-06-30T17:00:00Z",
+    "answered_at": null,
+    "title": "End of programme",
+    "questions": [{"id": "recommend", "kind": "nps", "prompt": "How likely are you to recommend the programme to a colleague?", "options": [], "required": true}]
+}))]
 pub struct SurveyRequest {
     pub id: Uuid,
     pub survey_id: Uuid,
@@ -244,6 +257,16 @@ pub struct Score {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "survey_id": "01936b2e-7777-7000-8000-000000000001",
+    "scorer": "builtin",
+    "requests": 40,
+    "responses": 36,
+    "scores": [
+        {"name": "nps.recommend", "label": "Net Promoter Score: Would you recommend the programme?", "value": 61.11, "answers": 36},
+        {"name": "would_recommend.recommend", "label": "Share answering 9 or 10 (%): Would you recommend the programme?", "value": 72.22, "answers": 36}
+    ]
+}))]
 pub struct SurveyScores {
     pub survey_id: Uuid,
     /// The scorer that produced `scores`.
