@@ -8,6 +8,7 @@ pub mod domain;
 pub mod events;
 pub mod jobs;
 pub mod matching;
+pub mod plugins;
 pub mod store;
 pub mod telemetry;
 

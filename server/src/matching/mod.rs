@@ -4,6 +4,9 @@
 
 pub mod policy;
 pub mod solver;
+mod synthetic;
+
+pub use synthetic::synthetic;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;

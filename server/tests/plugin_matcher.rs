@@ -1,0 +1,91 @@
+//! The `default-matcher` plugin (plugins/default-matcher, built for wasm32-wasip2 before the tests run) gives the
+//! same scores and the same optimal assignment as the built-in policy, through the real host with its limits.
+
+use std::path::PathBuf;
+
+use upward_server::matching::policy::{BuiltinPolicy, MatchingPolicy, Verdict};
+use upward_server::matching::{self, synthetic};
+use upward_server::plugins::matcher::PluginPolicy;
+use upward_server::plugins::{Host, Limits};
+
+/// Where `cargo build --target wasm32-wasip2 --release` in `plugins/` put the component.
+fn built_plugin(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/target"));
+    let path = target.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the plugins first (cd plugins && cargo build --target wasm32-wasip2 --release)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_default_matcher_plugin_scores_exactly_like_the_built_in_policy() {
+    let host = Host::new().unwrap();
+    let component = host
+        .compile(&std::fs::read(built_plugin("default_matcher")).unwrap())
+        .unwrap();
+    let plugin = PluginPolicy::new(
+        &host,
+        "default-matcher@0.1.0",
+        &component,
+        Limits::default(),
+        "{}".into(),
+    )
+    .unwrap();
+    let inputs = synthetic(60);
+    let batch: Vec<_> = inputs
+        .mentors
+        .iter()
+        .flat_map(|(mp, me)| {
+            inputs.mentees.iter().map(move |(tp, te)| {
+                (
+                    matching::policy::Side {
+                        participant: mp,
+                        enrolment: me,
+                    },
+                    matching::policy::Side {
+                        participant: tp,
+                        enrolment: te,
+                    },
+                )
+            })
+        })
+        .collect();
+    for explain in [false, true] {
+        let builtin = BuiltinPolicy.score(&inputs.programme, &batch, explain).unwrap();
+        let plugged = plugin.score(&inputs.programme, &batch, explain).unwrap();
+        assert_eq!(plugged.len(), batch.len());
+        for (a, b) in builtin.iter().zip(&plugged) {
+            match (a, b) {
+                (Verdict::Score { score: x, factors: fx }, Verdict::Score { score: y, factors: fy }) => {
+                    assert!((x - y).abs() < 1e-9, "{x} vs {y}");
+                    assert_eq!(fx, fy);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    // The whole engine agrees too: the same proposals, in the same order.
+    let a = matching::run(&inputs, &BuiltinPolicy).unwrap();
+    let b = matching::run(&inputs, &plugin).unwrap();
+    assert_eq!(a.proposals, b.proposals);
+    assert_eq!(a.stats.total_score, b.stats.total_score);
+}
+
+#[test]
+fn a_component_of_another_world_is_refused_and_garbage_does_not_compile() {
+    let host = Host::new().unwrap();
+    assert!(host.compile(b"not a component").is_err());
+    // A valid component that exports nothing is not a matcher.
+    let empty = host.compile(b"\0asm\x0d\x00\x01\x00").unwrap();
+    let refused = PluginPolicy::new(&host, "empty", &empty, Limits::default(), "{}".into());
+    assert!(
+        matches!(refused, Err(upward_server::plugins::PluginError::WrongWorld { .. })),
+        "{:?}",
+        refused.err()
+    );
+}
