@@ -22,7 +22,7 @@ use crate::domain::programmes::Programme;
 use policy::{Candidate, Factor, MatchingPolicy, PolicyError, Side, Verdict};
 
 /// Candidates scored per policy call.
-pub const BATCH: usize = 10_000;
+pub const BATCH: usize = 100_000;
 
 /// Everything a run reads, loaded beforehand.
 pub struct Inputs {

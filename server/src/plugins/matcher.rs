@@ -76,6 +76,11 @@ impl PluginPolicy {
         })
     }
 
+    /// Creates a store and an instance and drops them: what every invocation pays before its call (for benchmarks).
+    pub fn instantiate_only(&self) -> Result<(), PluginError> {
+        self.invoke(0, |_, _| Ok(Ok(())))
+    }
+
     /// Runs one call in a fresh store: fuel for `items`, the deadline, the memory cap.
     fn invoke<R>(
         &self,
