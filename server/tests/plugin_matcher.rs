@@ -89,3 +89,97 @@ fn a_component_of_another_world_is_refused_and_garbage_does_not_compile() {
         refused.err()
     );
 }
+
+/// Every misbehaviour of a plugin ends as a clear error for that batch; the host (and the next call) is unharmed.
+#[test]
+fn a_hostile_matcher_is_contained_whatever_it_does() {
+    let host = Host::new().unwrap();
+    let component = host
+        .compile(&std::fs::read(built_plugin("hostile_matcher")).unwrap())
+        .unwrap();
+    let inputs = synthetic(4);
+    let batch: Vec<_> = inputs
+        .mentors
+        .iter()
+        .zip(&inputs.mentees)
+        .map(|((mp, me), (tp, te))| {
+            (
+                matching::policy::Side {
+                    participant: mp,
+                    enrolment: me,
+                },
+                matching::policy::Side {
+                    participant: tp,
+                    enrolment: te,
+                },
+            )
+        })
+        .collect();
+    let limits = Limits {
+        timeout: std::time::Duration::from_millis(300),
+        memory_bytes: 16 << 20,
+        ..Limits::default()
+    };
+    let policy = |mode: &str| {
+        PluginPolicy::new(
+            &host,
+            "hostile",
+            &component,
+            limits.clone(),
+            format!("{{\"mode\": \"{mode}\"}}"),
+        )
+        .unwrap()
+    };
+    // Unbounded recursion may be compiled into a loop: then fuel, not the stack, stops it.
+    for (mode, expected) in [
+        ("spin", &["ran out of CPU"][..]),
+        ("hog", &["trapped"][..]),
+        ("recurse", &["trapped", "ran out of CPU"][..]),
+        ("panic", &["trapped"][..]),
+    ] {
+        let started = std::time::Instant::now();
+        let error = policy(mode)
+            .score(&inputs.programme, &batch, false)
+            .unwrap_err()
+            .to_string();
+        assert!(expected.iter().any(|e| error.contains(e)), "{mode}: {error}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{mode} took {:?}",
+            started.elapsed()
+        );
+    }
+    // A spin with fuel to spare is stopped by the wall-clock deadline instead.
+    let unmetered = PluginPolicy::new(
+        &host,
+        "hostile",
+        &component,
+        Limits {
+            fuel_base: u64::MAX / 4,
+            ..limits.clone()
+        },
+        "{\"mode\": \"spin\"}".into(),
+    )
+    .unwrap();
+    let error = unmetered
+        .score(&inputs.programme, &batch, false)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("deadline"), "{error}");
+    // Malformed output: the engine refuses NaN and a wrong number of verdicts.
+    let nan = matching::run(&inputs, &policy("nan"))
+        .err()
+        .expect("NaN is refused")
+        .to_string();
+    assert!(nan.contains("not a finite number"), "{nan}");
+    let short = policy("short")
+        .score(&inputs.programme, &batch, false)
+        .unwrap_err()
+        .to_string();
+    assert!(short.contains("verdicts for"), "{short}");
+    // And the host still serves a well-behaved call.
+    assert_eq!(
+        policy("calm").score(&inputs.programme, &batch, false).unwrap().len(),
+        batch.len()
+    );
+}
