@@ -20,12 +20,26 @@ fn weight(programme: &ProgrammeContext, name: &str) -> f64 {
         .map_or(0.0, |(_, w)| *w)
 }
 
-fn factors(programme: &ProgrammeContext, mentor: &Profile, mentee: &Profile) -> [(&'static str, f64, f64); 5] {
+/// Departments lower-cased once per profile (not once per candidate: allocation is the costly part in a guest).
+fn departments(profiles: &[Profile]) -> Vec<Option<String>> {
+    profiles
+        .iter()
+        .map(|p| p.department.as_ref().map(|d| d.to_lowercase()))
+        .collect()
+}
+
+fn factors(
+    programme: &ProgrammeContext,
+    mentor: &Profile,
+    mentee: &Profile,
+    mentor_department: &Option<String>,
+    mentee_department: &Option<String>,
+) -> [(&'static str, f64, f64); 5] {
     let shared = mentor.topics.iter().filter(|t| mentee.topics.contains(t)).count();
     let fewer = mentor.topics.len().min(mentee.topics.len());
     let topics = if fewer == 0 { 0.0 } else { shared as f64 / fewer as f64 };
-    let departments = match (&mentor.department, &mentee.department) {
-        (Some(x), Some(y)) if x.to_lowercase() != y.to_lowercase() => 1.0,
+    let departments = match (mentor_department, mentee_department) {
+        (Some(x), Some(y)) if x != y => 1.0,
         _ => 0.0,
     };
     let department_weight = match programme.cross_department {
@@ -54,15 +68,12 @@ fn factors(programme: &ProgrammeContext, mentor: &Profile, mentee: &Profile) -> 
     ]
 }
 
-fn pair<'a>(
-    mentors: &'a [Profile],
-    mentees: &'a [Profile],
-    c: &Candidate,
-) -> Result<(&'a Profile, &'a Profile), String> {
-    let (i, j) = *c;
-    match (mentors.get(i as usize), mentees.get(j as usize)) {
-        (Some(a), Some(b)) => Ok((a, b)),
-        _ => Err(format!("candidate ({i}, {j}) is out of range")),
+fn index(mentors: &[Profile], mentees: &[Profile], c: &Candidate) -> Result<(usize, usize), String> {
+    let (i, j) = (c.0 as usize, c.1 as usize);
+    if i < mentors.len() && j < mentees.len() {
+        Ok((i, j))
+    } else {
+        Err(format!("candidate ({i}, {j}) is out of range"))
     }
 }
 
@@ -73,13 +84,13 @@ impl Guest for DefaultMatcher {
         mentees: Vec<Profile>,
         candidates: Vec<Candidate>,
     ) -> Result<Vec<Verdict>, String> {
+        let (md, td) = (departments(&mentors), departments(&mentees));
         candidates
             .iter()
             .map(|c| {
-                let (a, b) = pair(&mentors, &mentees, c)?;
-                Ok(Verdict::Score(
-                    factors(&programme, a, b).iter().map(|(_, v, w)| v * w).sum(),
-                ))
+                let (i, j) = index(&mentors, &mentees, c)?;
+                let parts = factors(&programme, &mentors[i], &mentees[j], &md[i], &td[j]);
+                Ok(Verdict::Score(parts.iter().map(|(_, v, w)| v * w).sum()))
             })
             .collect()
     }
@@ -90,11 +101,12 @@ impl Guest for DefaultMatcher {
         mentees: Vec<Profile>,
         candidates: Vec<Candidate>,
     ) -> Result<Vec<Explanation>, String> {
+        let (md, td) = (departments(&mentors), departments(&mentees));
         candidates
             .iter()
             .map(|c| {
-                let (a, b) = pair(&mentors, &mentees, c)?;
-                let parts = factors(&programme, a, b);
+                let (i, j) = index(&mentors, &mentees, c)?;
+                let parts = factors(&programme, &mentors[i], &mentees[j], &md[i], &td[j]);
                 Ok(Explanation {
                     score: parts.iter().map(|(_, v, w)| v * w).sum(),
                     factors: parts
