@@ -51,11 +51,12 @@ async fn list(
     super::require_admin(&principal)?;
     let limit = page.limit()?;
     let scope = principal.scope(state.db.reader());
-    let mut rows = scope
-        .list_events(filters.event_type.as_deref(), filters.since, page.after()?, limit + 1)
-        .await?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = crate::domain::page(
+        scope
+            .list_events(filters.event_type.as_deref(), filters.since, page.after()?, limit + 1)
+            .await?,
+        limit,
+    );
     respond::hashed(&req, &Page::new(rows, has_more, |e| e.id))
 }
 

@@ -180,9 +180,10 @@ pub async fn list<C: ConnectionTrait>(
     if let Actor::Participant(p) = actor {
         filter.participant_id = Some(p);
     }
-    let mut rows = scope.list_enrolments(programme_id, &filter, after, limit + 1).await?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = super::page(
+        scope.list_enrolments(programme_id, &filter, after, limit + 1).await?,
+        limit,
+    );
     Ok((rows, has_more))
 }
 

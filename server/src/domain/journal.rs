@@ -217,9 +217,7 @@ pub async fn list_notes<C: ConnectionTrait>(
         Actor::Participant(p) => Some(p),
         _ => None,
     };
-    let mut rows = scope.list_notes(pair_id, reader, after, limit + 1).await?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = super::page(scope.list_notes(pair_id, reader, after, limit + 1).await?, limit);
     Ok((rows.into_iter().map(|n| n.for_actor(actor, &pair)).collect(), has_more))
 }
 
@@ -338,9 +336,7 @@ pub async fn list_learnings<C: ConnectionTrait>(
     limit: u64,
 ) -> DomainResult<(Vec<Learning>, bool)> {
     pairs::visible(scope, actor, pair_id).await?;
-    let mut rows = scope.list_learnings(pair_id, after, limit + 1).await?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = super::page(scope.list_learnings(pair_id, after, limit + 1).await?, limit);
     Ok((rows, has_more))
 }
 
@@ -458,9 +454,7 @@ pub async fn stories<C: ConnectionTrait>(
     limit: u64,
 ) -> DomainResult<(Vec<Story>, bool)> {
     programmes::visible(scope, actor, programme_id).await?;
-    let mut rows = scope.published_learnings(programme_id, after, limit + 1).await?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = super::page(scope.published_learnings(programme_id, after, limit + 1).await?, limit);
     Ok((
         rows.into_iter()
             .map(|l| Story {

@@ -273,7 +273,7 @@ async fn load<C: ConnectionTrait>(scope: &Scope<'_, C>, programme_id: Uuid) -> D
         let mut line = Vec::new();
         let mut next = mentor.manager_id;
         while let Some(m) = next {
-            if line.len() >= 256 || m == mentor.id {
+            if line.len() >= super::participants::REPORTING_LINE_MAX_DEPTH || m == mentor.id {
                 break;
             }
             line.push(m);

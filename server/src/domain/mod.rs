@@ -151,6 +151,13 @@ impl Violations {
     }
 }
 
+/// Splits a page fetched with `limit + 1` rows into the page and whether more follow.
+pub fn page<T>(mut rows: Vec<T>, limit: u64) -> (Vec<T>, bool) {
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    (rows, has_more)
+}
+
 /// Trims a required text field and checks its length.
 pub fn required_text(v: &mut Violations, field: &str, raw: &str, max: usize) -> String {
     let text = raw.trim().to_string();
@@ -194,4 +201,18 @@ pub fn label_list(v: &mut Violations, field: &str, raw: Vec<String>, max_items: 
 pub fn contains_label(list: &[String], label: &str) -> bool {
     let label = label.trim().to_lowercase();
     list.iter().any(|l| l.to_lowercase() == label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_matching_is_strong_and_accepts_lists() {
+        assert!(etag_matches("\"abc\"", "\"abc\""));
+        assert!(etag_matches("\"x\", \"abc\"", "\"abc\""));
+        assert!(etag_matches("*", "\"abc\""));
+        assert!(!etag_matches("W/\"abc\"", "\"abc\""));
+        assert!(!etag_matches("\"abd\"", "\"abc\""));
+    }
 }

@@ -297,7 +297,31 @@ pub async fn visible<C: ConnectionTrait>(
     actor: Actor,
     id: Uuid,
 ) -> DomainResult<(Pair, Programme)> {
-    let pair = scope.pair(id).await?.ok_or(DomainError::NotFound("pair"))?;
+    load(scope, actor, id, false).await
+}
+
+/// Like [`visible`], with the pair's row locked (on PostgreSQL) until the transaction ends: what every change to a
+/// pair, or to one of its sessions, starts with, so concurrent changes apply one after the other.
+pub async fn visible_locked<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    actor: Actor,
+    id: Uuid,
+) -> DomainResult<(Pair, Programme)> {
+    load(scope, actor, id, true).await
+}
+
+async fn load<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    actor: Actor,
+    id: Uuid,
+    lock: bool,
+) -> DomainResult<(Pair, Programme)> {
+    let pair = if lock {
+        scope.lock_pair(id).await?
+    } else {
+        scope.pair(id).await?
+    };
+    let pair = pair.ok_or(DomainError::NotFound("pair"))?;
     let programme = scope
         .programme(pair.programme_id)
         .await?
@@ -328,9 +352,10 @@ pub async fn list<C: ConnectionTrait>(
     }
     let now = store::now();
     let risk = risk_window(&programme, now);
-    let mut rows = scope.list_pairs(programme_id, &filter, &risk, after, limit + 1).await?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = super::page(
+        scope.list_pairs(programme_id, &filter, &risk, after, limit + 1).await?,
+        limit,
+    );
     Ok((rows.into_iter().map(|p| p.derive(&programme, now)).collect(), has_more))
 }
 
@@ -568,14 +593,8 @@ pub async fn record_agreement<C: ConnectionTrait>(
     id: Uuid,
     cmd: RecordAgreement,
 ) -> DomainResult<Pair> {
-    visible(scope, actor, id).await?;
-    let current = scope.lock_pair(id).await?.ok_or(DomainError::NotFound("pair"))?;
-    let programme = scope
-        .programme(current.programme_id)
-        .await?
-        .ok_or(DomainError::NotFound("pair"))?;
+    let (current, programme) = visible_locked(scope, actor, id).await?;
     let now = store::now();
-    let current = current.derive(&programme, now);
     let (side, by_admin) = match actor {
         Actor::Participant(p) => {
             let side = current.side_of(p).ok_or(DomainError::NotFound("pair"))?;
@@ -650,15 +669,13 @@ pub async fn transition<C: ConnectionTrait>(
     cmd: PairTransition,
     if_match: Option<&str>,
 ) -> DomainResult<Pair> {
-    let (_, programme) = visible(scope, actor, id).await?;
+    let (current, programme) = visible_locked(scope, actor, id).await?;
     if let Actor::Participant(_) = actor {
         return Err(DomainError::Forbidden(
             "only the organisation's admins and the programme's managers move a pair".into(),
         ));
     }
     programmes::ensure_open(&programme)?;
-    let current = scope.lock_pair(id).await?.ok_or(DomainError::NotFound("pair"))?;
-    let current = current.derive(&programme, store::now());
     super::check_if_match(&current.etag(), if_match)?;
     if !current.state.next().contains(&cmd.to) {
         return Err(DomainError::IllegalTransition {

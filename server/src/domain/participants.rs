@@ -5,11 +5,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{DomainError, DomainResult, Violations};
+use super::{DomainError, DomainResult, Violations, optional_text, required_text};
 use crate::events::{self, EventPayload};
 use crate::store::{self, Scope, StoreError};
 
@@ -19,7 +18,7 @@ const TEXT_MAX: usize = 200;
 const LANGUAGES_MAX: usize = 20;
 const ATTRIBUTES_MAX_BYTES: usize = 8 * 1024;
 /// Deeper than any real organisation chart; stops a walk up a corrupted chain from looping forever.
-const REPORTING_LINE_MAX_DEPTH: usize = 256;
+pub const REPORTING_LINE_MAX_DEPTH: usize = 256;
 
 /// An employee of the organisation, as the directory knows them.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -71,12 +70,7 @@ pub struct Participant {
 impl Participant {
     /// A strong validator for HTTP caching and `If-Match`: changes with every write, reveals nothing.
     pub fn etag(&self) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(self.id.as_bytes());
-        hasher.update(self.version.to_be_bytes());
-        let digest = hasher.finalize();
-        let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
-        format!("\"{hex}\"")
+        super::etag(self.id, self.version)
     }
 }
 
@@ -182,20 +176,18 @@ pub async fn list<C: ConnectionTrait>(
         v.add("level_min", "out_of_range", "must not be greater than level_max");
     }
     v.into_result()?;
-    let mut rows = scope.list_participants(filter, after, limit + 1).await?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = super::page(scope.list_participants(filter, after, limit + 1).await?, limit);
     Ok((rows, has_more))
 }
 
 pub async fn create<C: ConnectionTrait>(scope: &Scope<'_, C>, cmd: CreateParticipant) -> DomainResult<Participant> {
     let mut v = Violations::default();
     let email = check_email(&mut v, &cmd.email);
-    let display_name = check_required_text(&mut v, "display_name", &cmd.display_name);
-    let external_id = check_optional_text(&mut v, "external_id", cmd.external_id);
-    let department = check_optional_text(&mut v, "department", cmd.department);
-    let job_title = check_optional_text(&mut v, "job_title", cmd.job_title);
-    let location = check_optional_text(&mut v, "location", cmd.location);
+    let display_name = required_text(&mut v, "display_name", &cmd.display_name, TEXT_MAX);
+    let external_id = optional_text(&mut v, "external_id", cmd.external_id, TEXT_MAX);
+    let department = optional_text(&mut v, "department", cmd.department, TEXT_MAX);
+    let job_title = optional_text(&mut v, "job_title", cmd.job_title, TEXT_MAX);
+    let location = optional_text(&mut v, "location", cmd.location, TEXT_MAX);
     check_level(&mut v, cmd.level);
     let timezone = check_timezone(&mut v, cmd.timezone);
     let languages = check_languages(&mut v, cmd.languages);
@@ -241,7 +233,7 @@ pub async fn update<C: ConnectionTrait>(
     if_match: Option<&str>,
 ) -> DomainResult<Participant> {
     let current = get(scope, id).await?;
-    check_precondition(&current, if_match)?;
+    super::check_if_match(&current.etag(), if_match)?;
 
     let mut v = Violations::default();
     let mut next = current.clone();
@@ -249,19 +241,19 @@ pub async fn update<C: ConnectionTrait>(
         next.email = check_email(&mut v, email);
     }
     if let Some(name) = &cmd.display_name {
-        next.display_name = check_required_text(&mut v, "display_name", name);
+        next.display_name = required_text(&mut v, "display_name", name, TEXT_MAX);
     }
     if let Some(value) = cmd.external_id {
-        next.external_id = check_optional_text(&mut v, "external_id", value);
+        next.external_id = optional_text(&mut v, "external_id", value, TEXT_MAX);
     }
     if let Some(value) = cmd.department {
-        next.department = check_optional_text(&mut v, "department", value);
+        next.department = optional_text(&mut v, "department", value, TEXT_MAX);
     }
     if let Some(value) = cmd.job_title {
-        next.job_title = check_optional_text(&mut v, "job_title", value);
+        next.job_title = optional_text(&mut v, "job_title", value, TEXT_MAX);
     }
     if let Some(value) = cmd.location {
-        next.location = check_optional_text(&mut v, "location", value);
+        next.location = optional_text(&mut v, "location", value, TEXT_MAX);
     }
     if let Some(level) = cmd.level {
         check_level(&mut v, level);
@@ -312,7 +304,7 @@ pub async fn deactivate<C: ConnectionTrait>(
     if_match: Option<&str>,
 ) -> DomainResult<Participant> {
     let current = get(scope, id).await?;
-    check_precondition(&current, if_match)?;
+    super::check_if_match(&current.etag(), if_match)?;
     if !current.active {
         return Ok(current);
     }
@@ -360,21 +352,6 @@ async fn save<C: ConnectionTrait>(
         return Err(DomainError::PreconditionFailed);
     }
     Ok(next)
-}
-
-fn check_precondition(current: &Participant, if_match: Option<&str>) -> DomainResult<()> {
-    match if_match {
-        Some(tag) if !etag_matches(tag, &current.etag()) => Err(DomainError::PreconditionFailed),
-        _ => Ok(()),
-    }
-}
-
-/// `If-Match` compares strongly (RFC 9110 §13.1.1): a list of tags, or `*`; weak tags never match.
-fn etag_matches(header: &str, etag: &str) -> bool {
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|candidate| candidate == "*" || candidate == etag)
 }
 
 fn unique_to_conflict(err: StoreError) -> DomainError {
@@ -466,24 +443,6 @@ fn check_email(v: &mut Violations, raw: &str) -> String {
     email
 }
 
-fn check_required_text(v: &mut Violations, field: &str, raw: &str) -> String {
-    let text = raw.trim().to_string();
-    if text.is_empty() {
-        v.add(field, "required", "must not be empty");
-    } else if text.chars().count() > TEXT_MAX {
-        v.add(field, "too_long", format!("must be at most {TEXT_MAX} characters"));
-    }
-    text
-}
-
-fn check_optional_text(v: &mut Violations, field: &str, raw: Option<String>) -> Option<String> {
-    let text = raw.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())?;
-    if text.chars().count() > TEXT_MAX {
-        v.add(field, "too_long", format!("must be at most {TEXT_MAX} characters"));
-    }
-    Some(text)
-}
-
 fn check_level(v: &mut Violations, level: i32) {
     if !(LEVEL_MIN..=LEVEL_MAX).contains(&level) {
         v.add(
@@ -572,15 +531,6 @@ mod tests {
         ] {
             assert!(!email_ok(bad), "{bad} should be refused");
         }
-    }
-
-    #[test]
-    fn etag_matching_is_strong_and_accepts_lists() {
-        assert!(etag_matches("\"abc\"", "\"abc\""));
-        assert!(etag_matches("\"x\", \"abc\"", "\"abc\""));
-        assert!(etag_matches("*", "\"abc\""));
-        assert!(!etag_matches("W/\"abc\"", "\"abc\""));
-        assert!(!etag_matches("\"abd\"", "\"abc\""));
     }
 
     #[test]

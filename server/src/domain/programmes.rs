@@ -358,17 +358,47 @@ pub struct UpdateProgramme {
 /// the ones they are enrolled in. Anything else is reported as missing.
 pub async fn visible<C: ConnectionTrait>(scope: &Scope<'_, C>, actor: Actor, id: Uuid) -> DomainResult<Programme> {
     let programme = scope.programme(id).await?.ok_or(DomainError::NotFound("programme"))?;
+    check_visible(scope, actor, &programme).await?;
+    Ok(programme)
+}
+
+async fn check_visible<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    actor: Actor,
+    programme: &Programme,
+) -> DomainResult<()> {
     let ok = match actor {
         Actor::Admin => true,
         Actor::Manager(p) => programme.is_manager(p),
         Actor::Participant(p) => {
-            programme.state == ProgrammeState::Enrolling || scope.enrolment_of(id, p).await?.is_some()
+            programme.state == ProgrammeState::Enrolling || scope.enrolment_of(programme.id, p).await?.is_some()
         }
     };
     if ok {
-        Ok(programme)
+        Ok(())
     } else {
         Err(DomainError::NotFound("programme"))
+    }
+}
+
+/// The programme, locked (on PostgreSQL) until the transaction ends, if the actor may manage it: what every change
+/// to the programme starts with, so of two racing changes the second is judged against the first's result.
+async fn locked_managed<C: ConnectionTrait>(scope: &Scope<'_, C>, actor: Actor, id: Uuid) -> DomainResult<Programme> {
+    let programme = scope
+        .lock_programme(id)
+        .await?
+        .ok_or(DomainError::NotFound("programme"))?;
+    check_visible(scope, actor, &programme).await?;
+    check_manager(actor)?;
+    Ok(programme)
+}
+
+fn check_manager(actor: Actor) -> DomainResult<()> {
+    match actor {
+        Actor::Admin | Actor::Manager(_) => Ok(()),
+        Actor::Participant(_) => Err(DomainError::Forbidden(
+            "only the organisation's admins and the programme's managers may do this".into(),
+        )),
     }
 }
 
@@ -376,12 +406,8 @@ pub async fn visible<C: ConnectionTrait>(scope: &Scope<'_, C>, actor: Actor, id:
 /// 403; anyone else a 404.
 pub async fn managed<C: ConnectionTrait>(scope: &Scope<'_, C>, actor: Actor, id: Uuid) -> DomainResult<Programme> {
     let programme = visible(scope, actor, id).await?;
-    match actor {
-        Actor::Admin | Actor::Manager(_) => Ok(programme),
-        Actor::Participant(_) => Err(DomainError::Forbidden(
-            "only the organisation's admins and the programme's managers may do this".into(),
-        )),
-    }
+    check_manager(actor)?;
+    Ok(programme)
 }
 
 /// Like [`managed`], but also refuses a completed or archived programme.
@@ -420,9 +446,7 @@ pub async fn list<C: ConnectionTrait>(
     after: Option<Uuid>,
     limit: u64,
 ) -> DomainResult<(Vec<Programme>, bool)> {
-    let mut rows = scope.list_programmes(actor, state, after, limit + 1).await?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = super::page(scope.list_programmes(actor, state, after, limit + 1).await?, limit);
     Ok((rows, has_more))
 }
 
@@ -465,12 +489,8 @@ pub async fn update<C: ConnectionTrait>(
     cmd: UpdateProgramme,
     if_match: Option<&str>,
 ) -> DomainResult<Programme> {
-    let current = scope
-        .lock_programme(id)
-        .await?
-        .ok_or(DomainError::NotFound("programme"))?;
-    // Visibility and permission on the locked row.
-    managed_open(scope, actor, id).await?;
+    let current = locked_managed(scope, actor, id).await?;
+    ensure_open(&current)?;
     super::check_if_match(&current.etag(), if_match)?;
     if let (Actor::Manager(_), Some(_)) = (actor, &cmd.managers) {
         return Err(DomainError::Forbidden(
@@ -540,12 +560,7 @@ pub async fn transition<C: ConnectionTrait>(
     to: ProgrammeState,
     if_match: Option<&str>,
 ) -> DomainResult<Programme> {
-    // Lock first: of two racing transitions, the second sees the first's result and is judged against it.
-    let current = scope
-        .lock_programme(id)
-        .await?
-        .ok_or(DomainError::NotFound("programme"))?;
-    managed(scope, actor, id).await?;
+    let current = locked_managed(scope, actor, id).await?;
     super::check_if_match(&current.etag(), if_match)?;
     if !current.state.next().contains(&to) {
         return Err(DomainError::IllegalTransition {

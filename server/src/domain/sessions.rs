@@ -217,9 +217,7 @@ pub async fn list<C: ConnectionTrait>(
     limit: u64,
 ) -> DomainResult<(Vec<Session>, bool)> {
     pairs::visible(scope, actor, pair_id).await?;
-    let mut rows = scope.list_sessions(pair_id, state, after, limit + 1).await?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = super::page(scope.list_sessions(pair_id, state, after, limit + 1).await?, limit);
     Ok((rows, has_more))
 }
 
@@ -229,9 +227,8 @@ pub async fn schedule<C: ConnectionTrait>(
     pair_id: Uuid,
     cmd: ScheduleSession,
 ) -> DomainResult<Session> {
-    let (_, programme) = pairs::visible(scope, actor, pair_id).await?;
+    let (pair, programme) = pairs::visible_locked(scope, actor, pair_id).await?;
     programmes::ensure_open(&programme)?;
-    let pair = lock_pair(scope, &programme, pair_id).await?;
     ensure_can_meet(&pair)?;
     let mut v = Violations::default();
     let duration = cmd.duration_minutes.unwrap_or(programme.ground_rules.session_minutes);
@@ -492,25 +489,23 @@ pub fn commitment(sessions: &[Session]) -> Commitment {
 }
 
 /// Locks the pair, then the session (always in that order, as pair changes do, so no two transactions wait on each
-/// other), after checking the actor may see it.
+/// other), after checking the actor may see the pair. Another pair's session is reported as missing.
 async fn lock<C: ConnectionTrait>(
     scope: &Scope<'_, C>,
     actor: Actor,
     id: Uuid,
 ) -> DomainResult<(Session, Pair, Programme)> {
-    let (session, _, programme) = visible(scope, actor, id).await?;
+    let missing = || DomainError::NotFound("session");
+    let pair_id = scope.session(id).await?.ok_or_else(missing)?.pair_id;
+    let (pair, programme) = pairs::visible_locked(scope, actor, pair_id)
+        .await
+        .map_err(|e| match e {
+            DomainError::NotFound(_) => missing(),
+            other => other,
+        })?;
     programmes::ensure_open(&programme)?;
-    let pair = lock_pair(scope, &programme, session.pair_id).await?;
-    let session = scope.lock_session(id).await?.ok_or(DomainError::NotFound("session"))?;
+    let session = scope.lock_session(id).await?.ok_or_else(missing)?;
     Ok((session, pair, programme))
-}
-
-async fn lock_pair<C: ConnectionTrait>(scope: &Scope<'_, C>, programme: &Programme, id: Uuid) -> DomainResult<Pair> {
-    Ok(scope
-        .lock_pair(id)
-        .await?
-        .ok_or(DomainError::NotFound("pair"))?
-        .derive(programme, store::now()))
 }
 
 fn ensure_can_meet(pair: &Pair) -> DomainResult<()> {

@@ -453,9 +453,7 @@ pub async fn list<C: ConnectionTrait>(
     limit: u64,
 ) -> DomainResult<(Vec<Survey>, bool)> {
     programmes::managed(scope, actor, programme_id).await?;
-    let mut rows = scope.list_surveys(programme_id, after, limit + 1).await?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = super::page(scope.list_surveys(programme_id, after, limit + 1).await?, limit);
     Ok((rows, has_more))
 }
 
@@ -509,9 +507,7 @@ pub async fn list_requests<C: ConnectionTrait>(
             programmes::managed(scope, actor, programme_id).await?;
         }
     }
-    let mut rows = scope.list_survey_requests(&filter, after, limit + 1).await?;
-    let has_more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, has_more) = super::page(scope.list_survey_requests(&filter, after, limit + 1).await?, limit);
     Ok((rows, has_more))
 }
 

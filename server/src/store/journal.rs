@@ -6,6 +6,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::documents::{decode, encode};
+use super::documents::{find_by_id, guarded_update};
 use super::entities::{learning, note};
 use super::{Scope, StoreResult};
 use crate::domain::journal::{Learning, Note};
@@ -25,9 +26,7 @@ fn note_row(organisation_id: Uuid, n: &Note) -> StoreResult<note::ActiveModel> {
 }
 
 fn note_from(m: note::Model) -> StoreResult<Note> {
-    let mut n: Note = decode("note", m.id, m.doc)?;
-    n.version = m.version;
-    Ok(n)
+    decode("note", m.id, m.doc, m.version)
 }
 
 fn learning_row(organisation_id: Uuid, l: &Learning) -> StoreResult<learning::ActiveModel> {
@@ -46,19 +45,12 @@ fn learning_row(organisation_id: Uuid, l: &Learning) -> StoreResult<learning::Ac
 }
 
 fn learning_from(m: learning::Model) -> StoreResult<Learning> {
-    let mut l: Learning = decode("learning", m.id, m.doc)?;
-    l.version = m.version;
-    Ok(l)
+    decode("learning", m.id, m.doc, m.version)
 }
 
 impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn note(&self, id: Uuid) -> StoreResult<Option<Note>> {
-        note::Entity::find_by_id(id)
-            .filter(note::Column::OrganisationId.eq(self.organisation_id))
-            .one(self.conn)
-            .await?
-            .map(note_from)
-            .transpose()
+        find_by_id!(note, self, id, false).map(note_from).transpose()
     }
 
     /// Notes of a pair; with a `reader`, only theirs and those shared with them.
@@ -100,18 +92,13 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     }
 
     pub async fn update_note(&self, n: &Note, expected_version: i32) -> StoreResult<bool> {
-        let mut row = note_row(self.organisation_id, n)?;
-        row.id = sea_orm::ActiveValue::NotSet;
-        row.organisation_id = sea_orm::ActiveValue::NotSet;
-        row.created_at = sea_orm::ActiveValue::NotSet;
-        let result = note::Entity::update_many()
-            .set(row)
-            .filter(note::Column::Id.eq(n.id))
-            .filter(note::Column::OrganisationId.eq(self.organisation_id))
-            .filter(note::Column::Version.eq(expected_version))
-            .exec(self.conn)
-            .await?;
-        Ok(result.rows_affected == 1)
+        Ok(guarded_update!(
+            note,
+            self,
+            note_row(self.organisation_id, n)?,
+            n.id,
+            expected_version
+        ))
     }
 
     pub async fn delete_note(&self, id: Uuid) -> StoreResult<()> {
@@ -126,22 +113,11 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     // ---- learnings ----
 
     pub async fn learning(&self, id: Uuid) -> StoreResult<Option<Learning>> {
-        learning::Entity::find_by_id(id)
-            .filter(learning::Column::OrganisationId.eq(self.organisation_id))
-            .one(self.conn)
-            .await?
-            .map(learning_from)
-            .transpose()
+        find_by_id!(learning, self, id, false).map(learning_from).transpose()
     }
 
     pub async fn lock_learning(&self, id: Uuid) -> StoreResult<Option<Learning>> {
-        learning::Entity::find_by_id(id)
-            .filter(learning::Column::OrganisationId.eq(self.organisation_id))
-            .lock_exclusive()
-            .one(self.conn)
-            .await?
-            .map(learning_from)
-            .transpose()
+        find_by_id!(learning, self, id, true).map(learning_from).transpose()
     }
 
     pub async fn list_learnings(&self, pair_id: Uuid, after: Option<Uuid>, limit: u64) -> StoreResult<Vec<Learning>> {
@@ -192,17 +168,12 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     }
 
     pub async fn update_learning(&self, l: &Learning, expected_version: i32) -> StoreResult<bool> {
-        let mut row = learning_row(self.organisation_id, l)?;
-        row.id = sea_orm::ActiveValue::NotSet;
-        row.organisation_id = sea_orm::ActiveValue::NotSet;
-        row.created_at = sea_orm::ActiveValue::NotSet;
-        let result = learning::Entity::update_many()
-            .set(row)
-            .filter(learning::Column::Id.eq(l.id))
-            .filter(learning::Column::OrganisationId.eq(self.organisation_id))
-            .filter(learning::Column::Version.eq(expected_version))
-            .exec(self.conn)
-            .await?;
-        Ok(result.rows_affected == 1)
+        Ok(guarded_update!(
+            learning,
+            self,
+            learning_row(self.organisation_id, l)?,
+            l.id,
+            expected_version
+        ))
     }
 }

@@ -4,6 +4,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use super::documents::{decode, encode};
+use super::documents::{find_by_id, guarded_update};
 use super::entities::{enrolment, matching_run, pair, participant};
 use super::{Scope, StoreResult};
 use crate::domain::enrolments::{Enrolment, EnrolmentState};
@@ -25,9 +26,7 @@ fn run_row(organisation_id: Uuid, r: &MatchingRun) -> StoreResult<matching_run::
 }
 
 fn run_from(m: matching_run::Model) -> StoreResult<MatchingRun> {
-    let mut r: MatchingRun = decode("matching run", m.id, m.doc)?;
-    r.version = m.version;
-    Ok(r)
+    decode("matching run", m.id, m.doc, m.version)
 }
 
 impl super::Db {
@@ -50,22 +49,11 @@ impl super::Db {
 
 impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn matching_run(&self, id: Uuid) -> StoreResult<Option<MatchingRun>> {
-        matching_run::Entity::find_by_id(id)
-            .filter(matching_run::Column::OrganisationId.eq(self.organisation_id))
-            .one(self.conn)
-            .await?
-            .map(run_from)
-            .transpose()
+        find_by_id!(matching_run, self, id, false).map(run_from).transpose()
     }
 
     pub async fn lock_matching_run(&self, id: Uuid) -> StoreResult<Option<MatchingRun>> {
-        matching_run::Entity::find_by_id(id)
-            .filter(matching_run::Column::OrganisationId.eq(self.organisation_id))
-            .lock_exclusive()
-            .one(self.conn)
-            .await?
-            .map(run_from)
-            .transpose()
+        find_by_id!(matching_run, self, id, true).map(run_from).transpose()
     }
 
     pub async fn insert_matching_run(&self, r: &MatchingRun) -> StoreResult<()> {
@@ -76,18 +64,13 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     }
 
     pub async fn update_matching_run(&self, r: &MatchingRun, expected_version: i32) -> StoreResult<bool> {
-        let mut row = run_row(self.organisation_id, r)?;
-        row.id = sea_orm::ActiveValue::NotSet;
-        row.organisation_id = sea_orm::ActiveValue::NotSet;
-        row.created_at = sea_orm::ActiveValue::NotSet;
-        let result = matching_run::Entity::update_many()
-            .set(row)
-            .filter(matching_run::Column::Id.eq(r.id))
-            .filter(matching_run::Column::OrganisationId.eq(self.organisation_id))
-            .filter(matching_run::Column::Version.eq(expected_version))
-            .exec(self.conn)
-            .await?;
-        Ok(result.rows_affected == 1)
+        Ok(guarded_update!(
+            matching_run,
+            self,
+            run_row(self.organisation_id, r)?,
+            r.id,
+            expected_version
+        ))
     }
 
     /// Every participant of the organisation (for reporting lines and profiles).
@@ -111,11 +94,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             .all(self.conn)
             .await?
             .into_iter()
-            .map(|m| {
-                let mut e: Enrolment = decode("enrolment", m.id, m.doc)?;
-                e.version = m.version;
-                Ok(e)
-            })
+            .map(super::programmes::enrolment_from)
             .collect()
     }
 
@@ -128,11 +107,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             .all(self.conn)
             .await?
             .into_iter()
-            .map(|m| {
-                let mut p: Pair = decode("pair", m.id, m.doc)?;
-                p.version = m.version;
-                Ok(p)
-            })
+            .map(super::pairs::pair_from)
             .collect()
     }
 }

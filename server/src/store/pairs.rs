@@ -7,6 +7,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::documents::{decode, encode};
+use super::documents::{find_by_id, guarded_update};
 use super::entities::{pair, session};
 use super::{Scope, StoreResult};
 use crate::domain::pairs::{Pair, PairFilter, PairState, RiskWindow};
@@ -32,10 +33,8 @@ fn pair_row(organisation_id: Uuid, p: &Pair) -> StoreResult<pair::ActiveModel> {
     })
 }
 
-fn pair_from(m: pair::Model) -> StoreResult<Pair> {
-    let mut p: Pair = decode("pair", m.id, m.doc)?;
-    p.version = m.version;
-    Ok(p)
+pub(super) fn pair_from(m: pair::Model) -> StoreResult<Pair> {
+    decode("pair", m.id, m.doc, m.version)
 }
 
 fn session_row(organisation_id: Uuid, s: &Session) -> StoreResult<session::ActiveModel> {
@@ -56,9 +55,7 @@ fn session_row(organisation_id: Uuid, s: &Session) -> StoreResult<session::Activ
 }
 
 fn session_from(m: session::Model) -> StoreResult<Session> {
-    let mut s: Session = decode("session", m.id, m.doc)?;
-    s.version = m.version;
-    Ok(s)
+    decode("session", m.id, m.doc, m.version)
 }
 
 /// The SQL form of the risk rule in `Pair::derive`: an active pair, idle (no held session, nor activation, since
@@ -84,23 +81,12 @@ pub(super) fn at_risk(risk: &RiskWindow) -> Condition {
 
 impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn pair(&self, id: Uuid) -> StoreResult<Option<Pair>> {
-        pair::Entity::find_by_id(id)
-            .filter(pair::Column::OrganisationId.eq(self.organisation_id))
-            .one(self.conn)
-            .await?
-            .map(pair_from)
-            .transpose()
+        find_by_id!(pair, self, id, false).map(pair_from).transpose()
     }
 
     /// Reads the pair and, on PostgreSQL, locks its row until the transaction ends.
     pub async fn lock_pair(&self, id: Uuid) -> StoreResult<Option<Pair>> {
-        pair::Entity::find_by_id(id)
-            .filter(pair::Column::OrganisationId.eq(self.organisation_id))
-            .lock_exclusive()
-            .one(self.conn)
-            .await?
-            .map(pair_from)
-            .transpose()
+        find_by_id!(pair, self, id, true).map(pair_from).transpose()
     }
 
     pub async fn list_pairs(
@@ -172,18 +158,13 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     }
 
     pub async fn update_pair(&self, p: &Pair, expected_version: i32) -> StoreResult<bool> {
-        let mut row = pair_row(self.organisation_id, p)?;
-        row.id = sea_orm::ActiveValue::NotSet;
-        row.organisation_id = sea_orm::ActiveValue::NotSet;
-        row.created_at = sea_orm::ActiveValue::NotSet;
-        let result = pair::Entity::update_many()
-            .set(row)
-            .filter(pair::Column::Id.eq(p.id))
-            .filter(pair::Column::OrganisationId.eq(self.organisation_id))
-            .filter(pair::Column::Version.eq(expected_version))
-            .exec(self.conn)
-            .await?;
-        Ok(result.rows_affected == 1)
+        Ok(guarded_update!(
+            pair,
+            self,
+            pair_row(self.organisation_id, p)?,
+            p.id,
+            expected_version
+        ))
     }
 
     pub async fn count_pairs_in_state(&self, programme_id: Uuid, state: &str) -> StoreResult<u64> {
@@ -225,22 +206,11 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     // ---- sessions ----
 
     pub async fn session(&self, id: Uuid) -> StoreResult<Option<Session>> {
-        session::Entity::find_by_id(id)
-            .filter(session::Column::OrganisationId.eq(self.organisation_id))
-            .one(self.conn)
-            .await?
-            .map(session_from)
-            .transpose()
+        find_by_id!(session, self, id, false).map(session_from).transpose()
     }
 
     pub async fn lock_session(&self, id: Uuid) -> StoreResult<Option<Session>> {
-        session::Entity::find_by_id(id)
-            .filter(session::Column::OrganisationId.eq(self.organisation_id))
-            .lock_exclusive()
-            .one(self.conn)
-            .await?
-            .map(session_from)
-            .transpose()
+        find_by_id!(session, self, id, true).map(session_from).transpose()
     }
 
     pub async fn list_sessions(
@@ -291,17 +261,12 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     }
 
     pub async fn update_session(&self, s: &Session, expected_version: i32) -> StoreResult<bool> {
-        let mut row = session_row(self.organisation_id, s)?;
-        row.id = sea_orm::ActiveValue::NotSet;
-        row.organisation_id = sea_orm::ActiveValue::NotSet;
-        row.created_at = sea_orm::ActiveValue::NotSet;
-        let result = session::Entity::update_many()
-            .set(row)
-            .filter(session::Column::Id.eq(s.id))
-            .filter(session::Column::OrganisationId.eq(self.organisation_id))
-            .filter(session::Column::Version.eq(expected_version))
-            .exec(self.conn)
-            .await?;
-        Ok(result.rows_affected == 1)
+        Ok(guarded_update!(
+            session,
+            self,
+            session_row(self.organisation_id, s)?,
+            s.id,
+            expected_version
+        ))
     }
 }

@@ -7,6 +7,7 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::documents::guarded_update;
 use super::entities::participant;
 use super::{Scope, StoreError, StoreResult};
 use crate::domain::participants::{Participant, ParticipantFilter};
@@ -164,18 +165,13 @@ impl<C: ConnectionTrait> Scope<'_, C> {
 
     /// Writes the participant if its stored version is still `expected_version`; `false` when it was not.
     pub async fn update_participant(&self, p: &Participant, expected_version: i32) -> StoreResult<bool> {
-        let mut row = to_row(self.organisation_id, p);
-        row.id = sea_orm::ActiveValue::NotSet;
-        row.organisation_id = sea_orm::ActiveValue::NotSet;
-        row.created_at = sea_orm::ActiveValue::NotSet;
-        let result = participant::Entity::update_many()
-            .set(row)
-            .filter(participant::Column::Id.eq(p.id))
-            .filter(participant::Column::OrganisationId.eq(self.organisation_id))
-            .filter(participant::Column::Version.eq(expected_version))
-            .exec(self.conn)
-            .await?;
-        Ok(result.rows_affected == 1)
+        Ok(guarded_update!(
+            participant,
+            self,
+            to_row(self.organisation_id, p),
+            p.id,
+            expected_version
+        ))
     }
 }
 

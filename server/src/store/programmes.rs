@@ -7,6 +7,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::documents::{decode, encode};
+use super::documents::{find_by_id, guarded_update};
 use super::entities::{enrolment, programme, programme_manager};
 use super::{Scope, StoreResult};
 use crate::domain::Actor;
@@ -27,9 +28,7 @@ fn programme_row(organisation_id: Uuid, p: &Programme) -> StoreResult<programme:
 }
 
 fn programme_from(m: programme::Model) -> StoreResult<Programme> {
-    let mut p: Programme = decode("programme", m.id, m.doc)?;
-    p.version = m.version;
-    Ok(p.derive())
+    Ok(decode::<Programme>("programme", m.id, m.doc, m.version)?.derive())
 }
 
 fn enrolment_row(organisation_id: Uuid, e: &Enrolment) -> StoreResult<enrolment::ActiveModel> {
@@ -48,32 +47,19 @@ fn enrolment_row(organisation_id: Uuid, e: &Enrolment) -> StoreResult<enrolment:
     })
 }
 
-fn enrolment_from(m: enrolment::Model) -> StoreResult<Enrolment> {
-    let mut e: Enrolment = decode("enrolment", m.id, m.doc)?;
-    e.version = m.version;
-    Ok(e)
+pub(super) fn enrolment_from(m: enrolment::Model) -> StoreResult<Enrolment> {
+    decode("enrolment", m.id, m.doc, m.version)
 }
 
 impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn programme(&self, id: Uuid) -> StoreResult<Option<Programme>> {
-        programme::Entity::find_by_id(id)
-            .filter(programme::Column::OrganisationId.eq(self.organisation_id))
-            .one(self.conn)
-            .await?
-            .map(programme_from)
-            .transpose()
+        find_by_id!(programme, self, id, false).map(programme_from).transpose()
     }
 
     /// Reads the programme and, on PostgreSQL, locks its row until the transaction ends (SQLite serialises every
     /// write transaction anyway).
     pub async fn lock_programme(&self, id: Uuid) -> StoreResult<Option<Programme>> {
-        programme::Entity::find_by_id(id)
-            .filter(programme::Column::OrganisationId.eq(self.organisation_id))
-            .lock_exclusive()
-            .one(self.conn)
-            .await?
-            .map(programme_from)
-            .transpose()
+        find_by_id!(programme, self, id, true).map(programme_from).transpose()
     }
 
     pub async fn list_programmes(
@@ -138,18 +124,13 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     }
 
     pub async fn update_programme(&self, p: &Programme, expected_version: i32) -> StoreResult<bool> {
-        let mut row = programme_row(self.organisation_id, p)?;
-        row.id = sea_orm::ActiveValue::NotSet;
-        row.organisation_id = sea_orm::ActiveValue::NotSet;
-        row.created_at = sea_orm::ActiveValue::NotSet;
-        let result = programme::Entity::update_many()
-            .set(row)
-            .filter(programme::Column::Id.eq(p.id))
-            .filter(programme::Column::OrganisationId.eq(self.organisation_id))
-            .filter(programme::Column::Version.eq(expected_version))
-            .exec(self.conn)
-            .await?;
-        if result.rows_affected != 1 {
+        if !guarded_update!(
+            programme,
+            self,
+            programme_row(self.organisation_id, p)?,
+            p.id,
+            expected_version
+        ) {
             return Ok(false);
         }
         self.write_managers(p).await?;
@@ -178,22 +159,11 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     // ---- enrolments ----
 
     pub async fn enrolment(&self, id: Uuid) -> StoreResult<Option<Enrolment>> {
-        enrolment::Entity::find_by_id(id)
-            .filter(enrolment::Column::OrganisationId.eq(self.organisation_id))
-            .one(self.conn)
-            .await?
-            .map(enrolment_from)
-            .transpose()
+        find_by_id!(enrolment, self, id, false).map(enrolment_from).transpose()
     }
 
     pub async fn lock_enrolment(&self, id: Uuid) -> StoreResult<Option<Enrolment>> {
-        enrolment::Entity::find_by_id(id)
-            .filter(enrolment::Column::OrganisationId.eq(self.organisation_id))
-            .lock_exclusive()
-            .one(self.conn)
-            .await?
-            .map(enrolment_from)
-            .transpose()
+        find_by_id!(enrolment, self, id, true).map(enrolment_from).transpose()
     }
 
     pub async fn enrolment_of(&self, programme_id: Uuid, participant_id: Uuid) -> StoreResult<Option<Enrolment>> {
@@ -262,18 +232,13 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     }
 
     pub async fn update_enrolment(&self, e: &Enrolment, expected_version: i32) -> StoreResult<bool> {
-        let mut row = enrolment_row(self.organisation_id, e)?;
-        row.id = sea_orm::ActiveValue::NotSet;
-        row.organisation_id = sea_orm::ActiveValue::NotSet;
-        row.created_at = sea_orm::ActiveValue::NotSet;
-        let result = enrolment::Entity::update_many()
-            .set(row)
-            .filter(enrolment::Column::Id.eq(e.id))
-            .filter(enrolment::Column::OrganisationId.eq(self.organisation_id))
-            .filter(enrolment::Column::Version.eq(expected_version))
-            .exec(self.conn)
-            .await?;
-        Ok(result.rows_affected == 1)
+        Ok(guarded_update!(
+            enrolment,
+            self,
+            enrolment_row(self.organisation_id, e)?,
+            e.id,
+            expected_version
+        ))
     }
 
     /// (mentors, mentees) actively enrolled in the programme.

@@ -11,6 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::documents::{decode, encode};
+use super::documents::{find_by_id, guarded_update};
 use super::entities::{pair, session, survey, survey_answer, survey_request};
 use super::{Scope, StoreError, StoreResult};
 use crate::domain::metrics::RawCounts;
@@ -32,9 +33,7 @@ fn survey_row(organisation_id: Uuid, s: &Survey) -> StoreResult<survey::ActiveMo
 }
 
 fn survey_from(m: survey::Model) -> StoreResult<Survey> {
-    let mut s: Survey = decode("survey", m.id, m.doc)?;
-    s.version = m.version;
-    Ok(s)
+    decode("survey", m.id, m.doc, m.version)
 }
 
 fn request_from(m: survey_request::Model, survey: &Survey) -> SurveyRequest {
@@ -76,12 +75,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     }
 
     pub async fn survey(&self, id: Uuid) -> StoreResult<Option<Survey>> {
-        survey::Entity::find_by_id(id)
-            .filter(survey::Column::OrganisationId.eq(self.organisation_id))
-            .one(self.conn)
-            .await?
-            .map(survey_from)
-            .transpose()
+        find_by_id!(survey, self, id, false).map(survey_from).transpose()
     }
 
     pub async fn list_surveys(&self, programme_id: Uuid, after: Option<Uuid>, limit: u64) -> StoreResult<Vec<Survey>> {
@@ -123,28 +117,19 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     }
 
     pub async fn update_survey(&self, s: &Survey, expected_version: i32) -> StoreResult<bool> {
-        let mut row = survey_row(self.organisation_id, s)?;
-        row.id = sea_orm::ActiveValue::NotSet;
-        row.organisation_id = sea_orm::ActiveValue::NotSet;
-        row.created_at = sea_orm::ActiveValue::NotSet;
-        let result = survey::Entity::update_many()
-            .set(row)
-            .filter(survey::Column::Id.eq(s.id))
-            .filter(survey::Column::OrganisationId.eq(self.organisation_id))
-            .filter(survey::Column::Version.eq(expected_version))
-            .exec(self.conn)
-            .await?;
-        Ok(result.rows_affected == 1)
+        Ok(guarded_update!(
+            survey,
+            self,
+            survey_row(self.organisation_id, s)?,
+            s.id,
+            expected_version
+        ))
     }
 
     // ---- requests ----
 
     pub async fn survey_request(&self, id: Uuid) -> StoreResult<Option<SurveyRequest>> {
-        let Some(row) = survey_request::Entity::find_by_id(id)
-            .filter(survey_request::Column::OrganisationId.eq(self.organisation_id))
-            .one(self.conn)
-            .await?
-        else {
+        let Some(row) = find_by_id!(survey_request, self, id, false) else {
             return Ok(None);
         };
         let survey = self
