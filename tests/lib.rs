@@ -137,6 +137,8 @@ pub fn test_config(database_url: &str) -> Config {
         allow_insecure_urls: true,
         idp_jwks_min_refresh_seconds: 0,
         log: "warn".into(),
+        // Compiled plugins in memory only: each test starts cold.
+        plugin_cache_dir: String::new(),
         ..Config::default()
     }
 }
@@ -487,5 +489,44 @@ impl TestApp {
             )
             .await;
         s["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// A plugin component built by `cargo build --target wasm32-wasip2 --release` in `plugins/` (the README's test
+/// command builds them first).
+pub fn built_plugin(name: &str) -> Vec<u8> {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/target"));
+    let path = target.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the plugins first (cd plugins && cargo build --target wasm32-wasip2 --release)",
+            path.display()
+        )
+    })
+}
+
+impl TestApp {
+    /// Uploads a component as `application/wasm` and waits for it to compile; returns the response status and body.
+    pub async fn upload_plugin(&self, token: &str, wasm: &[u8], query: &str) -> (u16, Value) {
+        let response = self
+            .request(Method::POST, &format!("/v1/plugins?{query}"), token)
+            .header("content-type", "application/wasm")
+            .header("prefer", "wait=30")
+            .body(wasm.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads and insists it is ready.
+    pub async fn ready_plugin(&self, token: &str, wasm: &[u8], query: &str) -> Value {
+        let (status, plugin) = self.upload_plugin(token, wasm, query).await;
+        assert_eq!(status, 201, "upload {query}: {plugin}");
+        assert_eq!(plugin["state"], "ready", "{plugin}");
+        plugin
     }
 }

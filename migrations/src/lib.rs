@@ -7,6 +7,7 @@ mod m20261122_000001_foundation;
 mod m20261122_000002_programmes;
 mod m20261122_000003_metrics_indexes;
 mod m20261122_000004_matching_runs;
+mod m20261122_000005_plugins;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_programmes::Migration),
             Box::new(m20261122_000003_metrics_indexes::Migration),
             Box::new(m20261122_000004_matching_runs::Migration),
+            Box::new(m20261122_000005_plugins::Migration),
         ]
     }
 }

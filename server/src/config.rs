@@ -53,6 +53,16 @@ pub struct Config {
     pub idp_jwks_min_refresh_seconds: u64,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_retention_hours: u64,
+    /// Where compiled plugins are kept across restarts (empty: memory only).
+    pub plugin_cache_dir: String,
+    /// Largest plugin component accepted, in bytes (components built from Python or JavaScript are 10–20 MB).
+    pub plugin_max_upload_bytes: usize,
+    /// Platform maximums of the per-invocation limits an organisation may set.
+    pub plugin_max_timeout_ms: u64,
+    pub plugin_max_memory_mib: u64,
+    pub plugin_max_fuel_per_item: u64,
+    pub plugin_max_output_kib: u64,
+    pub plugin_max_log_kib: u64,
 }
 
 impl Default for Config {
@@ -75,6 +85,13 @@ impl Default for Config {
             idp_jwks_cache_seconds: 600,
             idp_jwks_min_refresh_seconds: 5,
             idempotency_retention_hours: 24,
+            plugin_cache_dir: "upward-plugin-cache".into(),
+            plugin_max_upload_bytes: 64 << 20,
+            plugin_max_timeout_ms: 30_000,
+            plugin_max_memory_mib: 256,
+            plugin_max_fuel_per_item: 1_000_000,
+            plugin_max_output_kib: 64 << 10,
+            plugin_max_log_kib: 1024,
         }
     }
 }
@@ -133,6 +150,12 @@ impl Config {
         }
         if self.signing_key_rotation_days == 0 {
             return invalid("UPWARD_SIGNING_KEY_ROTATION_DAYS", "must be at least 1");
+        }
+        if !(1..=4096).contains(&self.plugin_max_memory_mib) {
+            return invalid("UPWARD_PLUGIN_MAX_MEMORY_MIB", "must be between 1 and 4096");
+        }
+        if self.plugin_max_timeout_ms == 0 || self.plugin_max_fuel_per_item == 0 || self.plugin_max_output_kib == 0 {
+            return invalid("UPWARD_PLUGIN_MAX_*", "plugin maximums must be at least 1");
         }
         if self.max_body_bytes < 1024 {
             return invalid("UPWARD_MAX_BODY_BYTES", "must be at least 1024");

@@ -1,5 +1,5 @@
 //! Background work of one instance: rotating signing keys when due, pruning expired idempotency records, and
-//! failing matching runs a stopped instance left behind. Each task is safe to run on many instances at once.
+//! failing matching runs and finishing plugin compiles a stopped instance left behind. Each task is safe to run on many instances at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +56,13 @@ async fn housekeeping(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) 
             Ok(0) => {}
             Ok(n) => tracing::warn!(failed = n, "failed matching runs left behind by a stopped instance"),
             Err(e) => tracing::warn!(error = %e, "checking for abandoned matching runs failed"),
+        }
+        match crate::domain::plugins::resume_stalled(&state.db, state.plugins.clone(), chrono::Duration::minutes(5))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(resumed = n, "compiled plugins a stopped instance left compiling"),
+            Err(e) => tracing::warn!(error = %e, "resuming stalled plugin compiles failed"),
         }
     }
 }

@@ -30,6 +30,8 @@ pub enum StartError {
     PendingMigrations(usize),
     #[error("redis {url}: {message}")]
     Redis { url: String, message: String },
+    #[error("plugin host: {0}")]
+    Plugins(String),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: std::io::Error },
 }
@@ -94,12 +96,22 @@ impl Application {
                 url: store::redact_url(&config.database_url),
                 source,
             })?;
+        let cache_dir = Some(config.plugin_cache_dir.trim())
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from);
+        let host = plugins::Host::with(
+            cache_dir,
+            (config.plugin_max_memory_mib as usize) << 20,
+            config.allow_insecure_urls,
+        )
+        .map_err(|e| StartError::Plugins(e.to_string()))?;
         let config = Arc::new(config);
         let state = web::Data::new(api::AppState {
             db: db.clone(),
             auth: Arc::new(auth),
             config: config.clone(),
             redis,
+            plugins: Arc::new(host),
         });
 
         let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {

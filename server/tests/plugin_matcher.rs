@@ -133,7 +133,7 @@ fn a_hostile_matcher_is_contained_whatever_it_does() {
     // Unbounded recursion may be compiled into a loop: then fuel, not the stack, stops it.
     for (mode, expected) in [
         ("spin", &["ran out of CPU"][..]),
-        ("hog", &["trapped"][..]),
+        ("hog", &["ran out of memory"][..]),
         ("recurse", &["trapped", "ran out of CPU"][..]),
         ("panic", &["trapped"][..]),
     ] {

@@ -9,6 +9,7 @@ mod identity_provider;
 mod matching;
 mod operations;
 mod participants;
+mod plugins;
 mod programmes;
 mod tenancy;
 mod visibility;

@@ -1,5 +1,6 @@
 //! A hostile matcher for the host's tests: its configuration (`{"mode": …}`) picks the misbehaviour — spin forever,
-//! allocate without bound, recurse without end, panic, answer NaN scores, or answer too few verdicts.
+//! allocate without bound, recurse without end, panic, answer NaN scores, answer too few verdicts, or answer far more
+//! output than any host should take in.
 
 wit_bindgen::generate!({
     path: "../../plugin-sdk/wit",
@@ -14,7 +15,7 @@ struct Hostile;
 
 fn mode() -> String {
     let config = config::get();
-    ["spin", "hog", "recurse", "panic", "nan", "short"]
+    ["spin", "hog", "recurse", "panic", "nan", "short", "oversized"]
         .into_iter()
         .find(|m| config.contains(m))
         .unwrap_or("well-behaved")
@@ -52,6 +53,8 @@ impl Guest for Hostile {
             "panic" => panic!("the hostile matcher panics"),
             "nan" => Ok(candidates.iter().map(|_| Verdict::Score(f64::NAN)).collect()),
             "short" => Ok(candidates.iter().skip(1).map(|_| Verdict::Score(1.0)).collect()),
+            // Within its memory, but far more output than any host should take in.
+            "oversized" => Ok(candidates.iter().map(|_| Verdict::Veto("x".repeat(16 << 10))).collect()),
             _ => Ok(candidates.iter().map(|_| Verdict::Score(1.0)).collect()),
         }
     }

@@ -69,7 +69,13 @@ async fn queue(
     .await?;
     // Started only once the run is committed (a replayed request started nothing new).
     if let Some(run) = queued.lock().ok().and_then(|slot| *slot) {
-        tokio::spawn(matching_runs::execute(state.db.clone(), principal.organisation_id, run));
+        tokio::spawn(matching_runs::execute(
+            state.db.clone(),
+            state.plugins.clone(),
+            state.config.clone(),
+            principal.organisation_id,
+            run,
+        ));
     }
     Ok(response)
 }

@@ -12,6 +12,7 @@ pub mod matching;
 pub mod oauth;
 pub mod pairs;
 pub mod participants;
+pub mod plugins;
 pub mod problem;
 pub mod programmes;
 pub mod respond;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub config: Arc<Config>,
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// The plugin host: engine, compiled-component cache, outbound HTTP for connectors.
+    pub plugins: Arc<crate::plugins::Host>,
 }
 
 /// The check every administrative route makes.
@@ -86,6 +89,7 @@ own identity provider with `PUT /v1/identity-provider` so its tokens act as your
         (name = "Enrolments", description = "Participants joining a programme as mentor (junior) or mentee (senior)"),
         (name = "Pairs", description = "Mentor and mentee pairs: hard rules, agreement to the ground rules, commitment and risk"),
         (name = "Matching", description = "The matching engine: optimal proposals for a programme's mentors and mentees"),
+        (name = "Plugins", description = "The organisation's WebAssembly plugins (matching policies, survey scorers, HRIS connectors): upload, configure, dry-run, limits"),
         (name = "Sessions", description = "A pair's meetings: schedule, reschedule, complete, cancel, no-show"),
         (name = "Notes and learnings", description = "Private notes of a pair; learnings, actions and stories"),
         (name = "Surveys", description = "Survey templates, milestone requests, answers and scores"),
@@ -140,6 +144,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(journal::routes)
             .configure(surveys::routes)
             .configure(matching::routes)
+            .configure(plugins::routes)
             .configure(identity_provider::routes)
             .configure(events::routes),
     );

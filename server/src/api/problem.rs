@@ -43,6 +43,20 @@ pub struct Problem {
     /// For illegal transitions and refused methods: what is allowed instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
+    /// For `plugin_failed`: which plugin failed, and how.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<PluginFailure>,
+}
+
+/// The plugin behind a `plugin_failed` problem.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"name": "acme-matcher", "version": "1.2.0", "kind": "matcher", "outcome": "timeout"}))]
+pub struct PluginFailure {
+    pub name: String,
+    pub version: String,
+    pub kind: String,
+    /// out_of_fuel, timeout, out_of_memory, trap, returned_error, malformed_output, invalid_component.
+    pub outcome: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +79,9 @@ pub enum ApiError {
     InvalidBody { detail: String, errors: Vec<FieldError> },
     #[error("the request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// A body of a type this route does not take (the message says which it takes).
+    #[error("{0}")]
+    WrongMediaType(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("this Idempotency-Key was used with a different request")]
@@ -106,6 +123,9 @@ impl ApiError {
                 "A business rule refused the change",
             ),
             ApiError::Domain(DomainError::Forbidden(_)) => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::Domain(DomainError::PluginFailed { .. }) => {
+                (S::UNPROCESSABLE_ENTITY, "plugin_failed", "The plugin failed")
+            }
             ApiError::Domain(DomainError::PreconditionFailed) => {
                 (S::PRECONDITION_FAILED, "precondition_failed", "Precondition failed")
             }
@@ -126,7 +146,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
             ApiError::BadRequest { code, .. } => (S::BAD_REQUEST, code, "Bad request"),
             ApiError::InvalidBody { .. } => (S::UNPROCESSABLE_ENTITY, "invalid_body", "Invalid request body"),
-            ApiError::UnsupportedMediaType => (
+            ApiError::UnsupportedMediaType | ApiError::WrongMediaType(_) => (
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "Unsupported media type",
@@ -176,6 +196,21 @@ impl ApiError {
             ApiError::Domain(DomainError::IllegalTransition { allowed, .. }) => Some(allowed.clone()),
             _ => None,
         };
+        let plugin = match self {
+            ApiError::Domain(DomainError::PluginFailed {
+                plugin,
+                version,
+                kind,
+                outcome,
+                ..
+            }) => Some(PluginFailure {
+                name: plugin.clone(),
+                version: version.clone(),
+                kind: kind.to_string(),
+                outcome: outcome.clone(),
+            }),
+            _ => None,
+        };
         Problem {
             problem_type: format!("{PROBLEM_BASE}{code}"),
             title: title.into(),
@@ -184,6 +219,7 @@ impl ApiError {
             code: code.into(),
             errors,
             allowed,
+            plugin,
         }
     }
 }
@@ -398,6 +434,36 @@ impl IntoResponses for ConflictErrors {
                             "detail": "a programme cannot go from `draft` to `active`",
                             "code": "illegal_transition",
                             "allowed": ["enrolling", "archived"]
+                        })))
+                        .build(),
+                )
+                .build()
+                .into(),
+        );
+        r
+    }
+}
+
+/// 422 `plugin_failed`: a plugin trapped, ran out of time, fuel or memory, returned an error or malformed output.
+pub struct PluginErrors;
+impl IntoResponses for PluginErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut r = BTreeMap::new();
+        r.insert(
+            "422".into(),
+            ResponseBuilder::new()
+                .description("The input does not fit the plugin's kind (`validation_failed`), or the plugin failed (`plugin_failed`, with `plugin`: name, version, kind and outcome)")
+                .content(
+                    PROBLEM_CONTENT_TYPE,
+                    ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                        .example(Some(json!({
+                            "type": format!("{PROBLEM_BASE}plugin_failed"),
+                            "title": "The plugin failed",
+                            "status": 422,
+                            "detail": "plugin acme-matcher@1.2.0 (matcher) failed: the plugin ran past its 2s deadline",
+                            "code": "plugin_failed",
+                            "plugin": {"name": "acme-matcher", "version": "1.2.0", "kind": "matcher", "outcome": "timeout"}
                         })))
                         .build(),
                 )

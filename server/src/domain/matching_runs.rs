@@ -4,6 +4,7 @@
 //! subset) proposes the pairs through the pair service, so the same hard rules apply at that moment.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
@@ -15,8 +16,10 @@ use super::enrolments::EnrolmentRole;
 use super::pairs::{self, PairState, ProposePair};
 use super::programmes::{self, Programme};
 use super::{Actor, DomainError, DomainResult, FieldError};
+use crate::config::Config;
 use crate::events::{self, EventPayload};
 use crate::matching::{self, Inputs, Proposal, Stats, Unmatched, policy::BuiltinPolicy};
+use crate::plugins::Host;
 use crate::store::{self, Db, Scope};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -117,7 +120,7 @@ pub async fn queue<C: ConnectionTrait>(
         id: store::new_id(),
         programme_id: programme.id,
         state: RunState::Queued,
-        policy: "builtin".into(),
+        policy: programme.matching.policy.clone(),
         stats: Stats::default(),
         proposals: Vec::new(),
         unmatched: Vec::new(),
@@ -151,8 +154,8 @@ pub async fn get<C: ConnectionTrait>(
 /// Runs a queued run to its end: loads the programme's enrolments, runs the engine on the blocking pool (it is CPU
 /// work and must not hold an HTTP worker), and records the outcome with its event. Never panics the caller: any
 /// failure is recorded on the run.
-pub async fn execute(db: Db, organisation_id: Uuid, id: Uuid) {
-    if let Err(e) = try_execute(&db, organisation_id, id).await {
+pub async fn execute(db: Db, host: Arc<Host>, config: Arc<Config>, organisation_id: Uuid, id: Uuid) {
+    if let Err(e) = try_execute(&db, &host, &config, organisation_id, id).await {
         tracing::error!(run = %id, error = %e, "matching run failed");
         let _ = finish(&db, organisation_id, id, Err(e.to_string())).await;
     }
@@ -180,7 +183,7 @@ pub async fn fail_abandoned(db: &Db, after: chrono::Duration) -> DomainResult<us
     Ok(abandoned.len())
 }
 
-async fn try_execute(db: &Db, organisation_id: Uuid, id: Uuid) -> DomainResult<()> {
+async fn try_execute(db: &Db, host: &Arc<Host>, config: &Config, organisation_id: Uuid, id: Uuid) -> DomainResult<()> {
     let run = {
         let txn = db.begin().await?;
         let scope = Scope::new(&txn, organisation_id);
@@ -199,10 +202,38 @@ async fn try_execute(db: &Db, organisation_id: Uuid, id: Uuid) -> DomainResult<(
         txn.commit().await.map_err(store::StoreError::from)?;
         run
     };
-    let inputs = load(&Scope::new(db.reader(), organisation_id), run.programme_id).await?;
-    let outcome = tokio::task::spawn_blocking(move || matching::run(&inputs, &BuiltinPolicy))
-        .await
-        .map_err(|e| DomainError::Store(store::StoreError::Corrupt(format!("the matching task stopped: {e}"))))?;
+    let reader = Scope::new(db.reader(), organisation_id);
+    let inputs = load(&reader, run.programme_id).await?;
+    // The policy the run was queued with (the programme may have changed since).
+    let plugin = match super::plugins::matcher_for(&reader, host, config, &run.policy).await {
+        Ok(plugin) => plugin,
+        Err(DomainError::NotFound(_)) => {
+            let message = format!("the policy {} no longer exists", run.policy);
+            return finish(db, organisation_id, id, Err(message)).await;
+        }
+        Err(e) => return finish(db, organisation_id, id, Err(e.to_string())).await,
+    };
+    let (outcome, plugin) = tokio::task::spawn_blocking(move || match plugin {
+        None => (matching::run(&inputs, &BuiltinPolicy), None),
+        Some((plugin, policy)) => {
+            let outcome = matching::run(&inputs, &policy);
+            (outcome, Some((plugin, policy.take_invocations())))
+        }
+    })
+    .await
+    .map_err(|e| DomainError::Store(store::StoreError::Corrupt(format!("the matching task stopped: {e}"))))?;
+    if let Some((plugin, invocations)) = plugin {
+        let txn = db.begin().await?;
+        super::plugins::record(
+            &Scope::new(&txn, organisation_id),
+            &plugin,
+            super::plugins::Purpose::MatchingRun,
+            Some(id),
+            invocations,
+        )
+        .await?;
+        txn.commit().await.map_err(store::StoreError::from)?;
+    }
     match outcome {
         Ok(outcome) => finish(db, organisation_id, id, Ok(outcome)).await,
         Err(e) => finish(db, organisation_id, id, Err(e.to_string())).await,

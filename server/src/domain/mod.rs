@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod organisations;
 pub mod pairs;
 pub mod participants;
+pub mod plugins;
 pub mod programmes;
 pub mod sessions;
 pub mod surveys;
@@ -116,6 +117,15 @@ pub enum DomainError {
     /// The caller may see the resource but not do this to it.
     #[error("{0}")]
     Forbidden(String),
+    /// A plugin failed (trap, timeout, out of fuel or memory, malformed output, an error it returned).
+    #[error("plugin {plugin}@{version} ({kind}) failed: {message}")]
+    PluginFailed {
+        plugin: String,
+        version: String,
+        kind: &'static str,
+        outcome: String,
+        message: String,
+    },
     /// The caller's `If-Match` no longer matches the resource.
     #[error("the resource has changed since it was read")]
     PreconditionFailed,

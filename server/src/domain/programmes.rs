@@ -180,7 +180,7 @@ impl Default for MatchingWeights {
 }
 
 /// What the matching engine (and manual pairing) reads.
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"min_level_gap": 2, "cross_department": "required", "weights": {"shared_topics": 1.0, "level_gap": 0.5, "cross_department": 0.5, "shared_languages": 0.25}}))]
 pub struct MatchingSettings {
@@ -192,6 +192,25 @@ pub struct MatchingSettings {
     pub cross_department: CrossDepartment,
     #[serde(default)]
     pub weights: MatchingWeights,
+    /// The policy that scores candidates: `builtin`, or a ready matcher plugin release as `name@version`.
+    #[serde(default = "builtin")]
+    #[schema(example = "builtin")]
+    pub policy: String,
+}
+
+impl Default for MatchingSettings {
+    fn default() -> Self {
+        MatchingSettings {
+            min_level_gap: default_gap(),
+            cross_department: CrossDepartment::default(),
+            weights: MatchingWeights::default(),
+            policy: builtin(),
+        }
+    }
+}
+
+pub(crate) fn builtin() -> String {
+    super::plugins::BUILTIN.to_string()
 }
 
 fn default_gap() -> i32 {
@@ -278,6 +297,10 @@ pub struct Programme {
     pub managers: Vec<Uuid>,
     pub matching: MatchingSettings,
     pub risk: RiskSettings,
+    /// What scores the programme's surveys: `builtin`, or a ready survey-scorer plugin release as `name@version`.
+    #[serde(default = "builtin")]
+    #[schema(example = "builtin")]
+    pub survey_scorer: String,
     pub state: ProgrammeState,
     /// The states `POST /transitions` accepts from here.
     #[serde(default)]
@@ -332,6 +355,8 @@ pub struct CreateProgramme {
     pub managers: Vec<Uuid>,
     pub matching: Option<MatchingSettings>,
     pub risk: Option<RiskSettings>,
+    /// `builtin` (default) or a survey-scorer plugin release as `name@version`.
+    pub survey_scorer: Option<String>,
 }
 
 /// The body of `PATCH /v1/programmes/{id}`: absent fields stay; an object sent (`ground_rules`, `matching`, `risk`)
@@ -352,6 +377,7 @@ pub struct UpdateProgramme {
     pub managers: Option<Vec<Uuid>>,
     pub matching: Option<MatchingSettings>,
     pub risk: Option<RiskSettings>,
+    pub survey_scorer: Option<String>,
 }
 
 /// The programme if the actor may see it: admins all, managers theirs, participants the ones open for enrolment and
@@ -466,6 +492,7 @@ pub async fn create<C: ConnectionTrait>(scope: &Scope<'_, C>, cmd: CreateProgram
         managers: Vec::new(),
         matching: cmd.matching.unwrap_or_default(),
         risk: cmd.risk.unwrap_or_default(),
+        survey_scorer: cmd.survey_scorer.unwrap_or_else(builtin),
         state: ProgrammeState::Draft,
         allowed_transitions: Vec::new(),
         created_at: now,
@@ -474,6 +501,7 @@ pub async fn create<C: ConnectionTrait>(scope: &Scope<'_, C>, cmd: CreateProgram
     };
     programme.ground_rules = check_ground_rules(&mut v, programme.ground_rules);
     check_settings(&mut v, &programme);
+    check_plugins(scope, &mut v, &programme, None).await?;
     programme.managers = check_managers(scope, &mut v, cmd.managers).await?;
     v.into_result()?;
     let programme = programme.derive();
@@ -527,7 +555,11 @@ pub async fn update<C: ConnectionTrait>(
     if let Some(risk) = cmd.risk {
         next.risk = risk;
     }
+    if let Some(scorer) = cmd.survey_scorer {
+        next.survey_scorer = scorer;
+    }
     check_settings(&mut v, &next);
+    check_plugins(scope, &mut v, &next, Some(&current)).await?;
     if let Some(managers) = cmd.managers {
         next.managers = check_managers(scope, &mut v, managers).await?;
     }
@@ -639,6 +671,42 @@ fn check_ground_rules(v: &mut Violations, mut rules: GroundRules) -> GroundRules
         }
     }
     rules
+}
+
+/// The plugin releases the programme names must be ready plugins of the right kind in this organisation. Only a
+/// changed name is checked (a release cannot be deleted while named, so an unchanged one still stands).
+async fn check_plugins<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    v: &mut Violations,
+    p: &Programme,
+    before: Option<&Programme>,
+) -> DomainResult<()> {
+    use crate::plugins::Kind;
+    let named = [
+        (
+            "matching.policy",
+            &p.matching.policy,
+            before.map(|b| &b.matching.policy),
+            Kind::Matcher,
+        ),
+        (
+            "survey_scorer",
+            &p.survey_scorer,
+            before.map(|b| &b.survey_scorer),
+            Kind::SurveyScorer,
+        ),
+    ];
+    for (field, reference, previous, kind) in named {
+        if reference == super::plugins::BUILTIN || Some(reference) == previous {
+            continue;
+        }
+        match super::plugins::resolve(scope, reference, kind, field).await {
+            Ok(_) => {}
+            Err(DomainError::Invalid(errors)) => errors.into_iter().for_each(|e| v.push(e)),
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
 }
 
 fn check_settings(v: &mut Violations, p: &Programme) {

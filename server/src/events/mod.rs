@@ -15,6 +15,7 @@ use crate::domain::journal::{Learning, Note};
 use crate::domain::matching_runs::MatchingRun;
 use crate::domain::pairs::Pair;
 use crate::domain::participants::Participant;
+use crate::domain::plugins::{Plugin, PluginLimitsView};
 use crate::domain::programmes::Programme;
 use crate::domain::sessions::Session;
 use crate::domain::surveys::{Survey, SurveyRequest};
@@ -107,6 +108,14 @@ catalogue! {
     MatchingRunFailed(MatchingRun) => "matching_run.failed", "MatchingRun", "A matching run failed (`data.error`).";
     MatchingRunAccepted(MatchingRun) => "matching_run.accepted", "MatchingRun",
         "A matching run's proposals were accepted: each created pair has its own `pair.proposed`.";
+    PluginUploaded(Plugin) => "plugin.uploaded", "Plugin",
+        "A plugin release was uploaded and passed the upload checks; it is `compiling`.";
+    PluginReady(Plugin) => "plugin.ready", "Plugin", "A plugin release compiled and links as its kind: programmes may use it.";
+    PluginFailed(Plugin) => "plugin.failed", "Plugin", "A plugin release did not compile or link (`data.error`).";
+    PluginUpdated(Plugin) => "plugin.updated", "Plugin", "A plugin release's configuration or description changed.";
+    PluginDeleted(Plugin) => "plugin.deleted", "Plugin", "A plugin release was deleted.";
+    PluginLimitsUpdated(PluginLimitsView) => "plugin_limits.updated", "PluginLimitsView",
+        "The organisation changed its per-invocation plugin limits.";
 }
 
 /// An event as recorded in the log.

@@ -44,6 +44,7 @@ pub fn synthetic(n: usize) -> Inputs {
         managers: vec![],
         matching: MatchingSettings::default(),
         risk: RiskSettings::default(),
+        survey_scorer: "builtin".into(),
         state: ProgrammeState::Matching,
         allowed_transitions: vec![],
         created_at: now,

@@ -1,51 +1,45 @@
-//! Matcher plugins: the `matcher` world's bindings and [`PluginPolicy`], a [`MatchingPolicy`] that scores each batch
-//! in a fresh, limited instance of the organisation's component.
+//! Matcher plugins: [`PluginPolicy`], a [`MatchingPolicy`] that scores each batch in a fresh, limited instance of
+//! the organisation's component, and the JSON shape of a matcher's input and output for dry runs and
+//! `upward plugin run`.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
-use wasmtime::Store;
 use wasmtime::component::{Component, HasSelf};
 
-use super::{Host, Limits, PluginError, State, classify};
+use super::wit::matcher::{Matcher, MatcherPre};
+use super::wit::types;
+use super::{Host, Invocation, Limits, PluginError, Sandbox, State, Usage, invoke};
 use crate::domain::programmes::{CrossDepartment, Programme};
 use crate::matching::policy::{Candidate, Factor, MatchingPolicy, PolicyError, Verdict};
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../plugin-sdk/wit",
+fn prepare(host: &Host, component: &Component) -> Result<MatcherPre<State>, PluginError> {
+    let mut linker = host.linker()?;
+    Matcher::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+        .map_err(|e| PluginError::Compile(e.to_string()))?;
+    let wrong = |e: wasmtime::Error| PluginError::WrongWorld {
         world: "matcher",
-    });
+        message: format!("{e:#}"),
+    };
+    MatcherPre::new(linker.instantiate_pre(component).map_err(wrong)?).map_err(wrong)
 }
 
-use bindings::upward::plugin::{config, log, types};
-
-impl types::Host for State {}
-
-impl log::Host for State {
-    fn log(&mut self, level: log::Level, message: String) {
-        self.log(format!("{level:?}: {message}"));
-    }
+/// Checks that the component links as a matcher.
+pub fn check(host: &Host, component: &Component) -> Result<(), PluginError> {
+    prepare(host, component).map(|_| ())
 }
 
-impl config::Host for State {
-    fn get(&mut self) -> String {
-        self.config.clone()
-    }
-
-    fn secret(&mut self, _name: String) -> Option<String> {
-        // Matchers get no secrets.
-        None
-    }
-}
-
-/// A compiled matcher, ready to instantiate cheaply for each batch.
+/// A compiled matcher, ready to instantiate cheaply for each batch. Keeps a record of every invocation.
 pub struct PluginPolicy {
     name: String,
     engine: wasmtime::Engine,
-    pre: bindings::MatcherPre<State>,
+    pre: MatcherPre<State>,
     limits: Limits,
     config: String,
+    invocations: Mutex<Vec<Invocation>>,
 }
 
 impl PluginPolicy {
@@ -56,54 +50,138 @@ impl PluginPolicy {
         limits: Limits,
         config: String,
     ) -> Result<Self, PluginError> {
-        let mut linker = host.linker()?;
-        bindings::Matcher::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
-            .map_err(|e| PluginError::Compile(e.to_string()))?;
-        let pre = linker.instantiate_pre(component).map_err(|e| PluginError::WrongWorld {
-            world: "matcher",
-            message: format!("{e:#}"),
-        })?;
-        let pre = bindings::MatcherPre::new(pre).map_err(|e| PluginError::WrongWorld {
-            world: "matcher",
-            message: format!("{e:#}"),
-        })?;
         Ok(PluginPolicy {
             name: name.to_string(),
             engine: host.engine().clone(),
-            pre,
+            pre: prepare(host, component)?,
             limits,
             config,
+            invocations: Mutex::new(Vec::new()),
         })
     }
 
     /// Creates a store and an instance and drops them: what every invocation pays before its call (for benchmarks).
     pub fn instantiate_only(&self) -> Result<(), PluginError> {
-        self.invoke(0, |_, _| Ok(Ok(())))
+        invoke(
+            Sandbox {
+                engine: &self.engine,
+                limits: &self.limits,
+                config: self.config.clone(),
+                network: None,
+            },
+            0,
+            |store| self.pre.instantiate(store),
+            |_, _| Ok(Ok(())),
+            |_| 0,
+        )
+        .0
     }
 
-    /// Runs one call in a fresh store: fuel for `items`, the deadline, the memory cap.
-    fn invoke<R>(
+    /// The invocations so far, taken (the engine records them after the run).
+    pub fn take_invocations(&self) -> Vec<Invocation> {
+        self.invocations
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+
+    /// One call, its output checked (size, one result per candidate, finite scores ≥ 0) before it is recorded, so
+    /// the record says what really happened.
+    fn call<R: Checked>(
         &self,
         items: usize,
-        call: impl FnOnce(&bindings::Matcher, &mut Store<State>) -> wasmtime::Result<Result<R, String>>,
-    ) -> Result<R, PluginError> {
-        let mut store = Store::new(&self.engine, State::new(&self.limits, self.config.clone()));
-        store.limiter(|s| &mut s.limits);
-        // A new store has no fuel and a deadline of 0; instantiation already runs code, so set both first.
-        let fuel = self.limits.fuel_base + self.limits.fuel_per_item * items as u64;
-        store.set_fuel(fuel).map_err(|e| PluginError::Trap(e.to_string()))?;
-        let ticks = (self.limits.timeout.as_millis() / super::EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        let matcher = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(e, self.limits.timeout))?;
-        match call(&matcher, &mut store) {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(message)) => Err(PluginError::Returned(message)),
-            Err(e) => Err(classify(e, self.limits.timeout)),
+        call: impl FnOnce(&Matcher, &mut wasmtime::Store<State>) -> wasmtime::Result<Result<Vec<R>, String>>,
+    ) -> (Result<Vec<R>, PluginError>, Usage) {
+        let (result, usage) = invoke(
+            Sandbox {
+                engine: &self.engine,
+                limits: &self.limits,
+                config: self.config.clone(),
+                network: None,
+            },
+            items,
+            |store| self.pre.instantiate(store),
+            call,
+            |v| v.iter().map(Checked::size).sum(),
+        );
+        let result = result.and_then(|v| {
+            if v.len() != items {
+                return Err(PluginError::Malformed(format!(
+                    "{} verdicts for {items} candidates",
+                    v.len()
+                )));
+            }
+            match v.iter().filter_map(Checked::score).find(|s| !s.is_finite() || *s < 0.0) {
+                Some(bad) => Err(PluginError::Malformed(format!(
+                    "a score is not a finite number ≥ 0 ({bad})"
+                ))),
+                None => Ok(v),
+            }
+        });
+        if let Ok(mut records) = self.invocations.lock() {
+            records.push(Invocation::of(&result, usage.clone()));
         }
+        (result, usage)
+    }
+
+    /// Scores one batch in the contract's shape (dry runs and `upward plugin run`).
+    pub fn run(&self, input: &MatcherInput) -> (Result<MatcherOutput, PluginError>, Usage) {
+        let (context, mentors, mentees, candidates) = input.lower();
+        let n = candidates.len();
+        if input.explain {
+            let (r, u) = self.call(n, |m, store| {
+                m.upward_plugin_matching()
+                    .call_explain(store, &context, &mentors, &mentees, &candidates)
+            });
+            let output = r.map(|v| MatcherOutput {
+                verdicts: None,
+                explanations: Some(v.into_iter().map(ExplanationDoc::from).collect()),
+            });
+            (output, u)
+        } else {
+            let (r, u) = self.call(n, |m, store| {
+                m.upward_plugin_matching()
+                    .call_score(store, &context, &mentors, &mentees, &candidates)
+            });
+            let output = r.map(|v| MatcherOutput {
+                verdicts: Some(v.into_iter().map(VerdictDoc::from).collect()),
+                explanations: None,
+            });
+            (output, u)
+        }
+    }
+}
+
+/// What the host checks of each result a matcher returns.
+trait Checked {
+    /// Bytes it occupies once lifted (strings and lists dominate).
+    fn size(&self) -> usize;
+    fn score(&self) -> Option<f64>;
+}
+
+impl Checked for types::Verdict {
+    fn size(&self) -> usize {
+        match self {
+            types::Verdict::Score(_) => 9,
+            types::Verdict::Veto(reason) => 9 + reason.len(),
+        }
+    }
+
+    fn score(&self) -> Option<f64> {
+        match self {
+            types::Verdict::Score(s) => Some(*s),
+            types::Verdict::Veto(_) => None,
+        }
+    }
+}
+
+impl Checked for types::Explanation {
+    fn size(&self) -> usize {
+        16 + self.factors.iter().map(|f| 32 + f.name.len()).sum::<usize>()
+    }
+
+    fn score(&self) -> Option<f64> {
+        Some(self.score)
     }
 }
 
@@ -115,7 +193,28 @@ type Lowered = (
     Vec<(u32, u32)>,
 );
 
-/// The batch in the contract's shape: each profile once, candidates as index pairs.
+fn context(programme: &Programme) -> types::ProgrammeContext {
+    let w = &programme.matching.weights;
+    types::ProgrammeContext {
+        id: programme.id.to_string(),
+        topics: programme.topics.clone(),
+        min_level_gap: programme.matching.min_level_gap,
+        cross_department: match programme.matching.cross_department {
+            CrossDepartment::Required => types::CrossDepartment::Required,
+            CrossDepartment::Preferred => types::CrossDepartment::Preferred,
+            CrossDepartment::Ignored => types::CrossDepartment::Ignored,
+        },
+        weights: vec![
+            ("shared_topics".into(), w.shared_topics),
+            ("level_gap".into(), w.level_gap),
+            ("cross_department".into(), w.cross_department),
+            ("shared_languages".into(), w.shared_languages),
+            ("proximity".into(), w.proximity),
+        ],
+    }
+}
+
+/// The engine's batch in the contract's shape: each profile once, candidates as index pairs.
 fn lower(programme: &Programme, batch: &[Candidate<'_>]) -> Lowered {
     let mut mentors: Vec<types::Profile> = Vec::new();
     let mut mentees: Vec<types::Profile> = Vec::new();
@@ -144,25 +243,7 @@ fn lower(programme: &Programme, batch: &[Candidate<'_>]) -> Lowered {
         });
         candidates.push((i, j));
     }
-    let w = &programme.matching.weights;
-    let context = types::ProgrammeContext {
-        id: programme.id.to_string(),
-        topics: programme.topics.clone(),
-        min_level_gap: programme.matching.min_level_gap,
-        cross_department: match programme.matching.cross_department {
-            CrossDepartment::Required => types::CrossDepartment::Required,
-            CrossDepartment::Preferred => types::CrossDepartment::Preferred,
-            CrossDepartment::Ignored => types::CrossDepartment::Ignored,
-        },
-        weights: vec![
-            ("shared_topics".into(), w.shared_topics),
-            ("level_gap".into(), w.level_gap),
-            ("cross_department".into(), w.cross_department),
-            ("shared_languages".into(), w.shared_languages),
-            ("proximity".into(), w.proximity),
-        ],
-    };
-    (context, mentors, mentees, candidates)
+    (context(programme), mentors, mentees, candidates)
 }
 
 impl MatchingPolicy for PluginPolicy {
@@ -179,10 +260,11 @@ impl MatchingPolicy for PluginPolicy {
         let (context, mentors, mentees, candidates) = lower(programme, batch);
         let failed = |e: PluginError| PolicyError::Failed(format!("plugin {}: {e}", self.name));
         let verdicts = if explain {
-            self.invoke(batch.len(), |m, store| {
+            self.call(batch.len(), |m, store| {
                 m.upward_plugin_matching()
                     .call_explain(store, &context, &mentors, &mentees, &candidates)
             })
+            .0
             .map_err(failed)?
             .into_iter()
             .map(|e| Verdict::Score {
@@ -200,10 +282,11 @@ impl MatchingPolicy for PluginPolicy {
             })
             .collect::<Vec<_>>()
         } else {
-            self.invoke(batch.len(), |m, store| {
+            self.call(batch.len(), |m, store| {
                 m.upward_plugin_matching()
                     .call_score(store, &context, &mentors, &mentees, &candidates)
             })
+            .0
             .map_err(failed)?
             .into_iter()
             .map(|v| match v {
@@ -222,5 +305,154 @@ impl MatchingPolicy for PluginPolicy {
             });
         }
         Ok(verdicts)
+    }
+}
+
+/// A matcher's input as JSON: what `POST /v1/plugins/{id}/dry-run` and `upward plugin run --kind matcher` take.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "programme": {"id": "p1", "topics": ["ai", "hybrid work"], "min_level_gap": 1, "cross_department": "preferred",
+                  "weights": {"shared_topics": 1.0, "level_gap": 0.5, "cross_department": 0.5, "shared_languages": 0.25, "proximity": 0.25}},
+    "mentors": [{"id": "ana", "level": 2, "department": "Engineering", "languages": ["en"], "topics": ["ai"]}],
+    "mentees": [{"id": "sam", "level": 9, "department": "Finance", "languages": ["en"], "topics": ["ai", "hybrid work"]}],
+    "candidates": [[0, 0]],
+    "explain": true
+}))]
+pub struct MatcherInput {
+    pub programme: ProgrammeContextDoc,
+    pub mentors: Vec<ProfileDoc>,
+    pub mentees: Vec<ProfileDoc>,
+    /// `[mentor index, mentee index]` pairs.
+    pub candidates: Vec<[u32; 2]>,
+    /// Call `explain` (scores with factors) instead of `score`.
+    #[serde(default)]
+    pub explain: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgrammeContextDoc {
+    pub id: String,
+    #[serde(default)]
+    pub topics: Vec<String>,
+    #[serde(default)]
+    pub min_level_gap: i32,
+    #[serde(default)]
+    pub cross_department: CrossDepartment,
+    /// Weights by factor name.
+    #[serde(default)]
+    pub weights: std::collections::BTreeMap<String, f64>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileDoc {
+    pub id: String,
+    pub level: i32,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub topics: Vec<String>,
+    #[serde(default)]
+    pub goals: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl MatcherInput {
+    fn lower(&self) -> Lowered {
+        let p = &self.programme;
+        let context = types::ProgrammeContext {
+            id: p.id.clone(),
+            topics: p.topics.clone(),
+            min_level_gap: p.min_level_gap,
+            cross_department: match p.cross_department {
+                CrossDepartment::Required => types::CrossDepartment::Required,
+                CrossDepartment::Preferred => types::CrossDepartment::Preferred,
+                CrossDepartment::Ignored => types::CrossDepartment::Ignored,
+            },
+            weights: p.weights.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        };
+        let profile = |d: &ProfileDoc| types::Profile {
+            id: d.id.clone(),
+            level: d.level,
+            department: d.department.clone(),
+            location: d.location.clone(),
+            timezone: d.timezone.clone(),
+            languages: d.languages.clone(),
+            topics: d.topics.clone(),
+            goals: d.goals.clone(),
+            attributes: serde_json::Value::Object(d.attributes.clone()).to_string(),
+        };
+        (
+            context,
+            self.mentors.iter().map(profile).collect(),
+            self.mentees.iter().map(profile).collect(),
+            self.candidates.iter().map(|[i, j]| (*i, *j)).collect(),
+        )
+    }
+}
+
+/// A matcher's output as JSON: `verdicts` from `score`, or `explanations` from `explain`.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[schema(example = json!({"verdicts": [{"score": 2.33, "veto": null}]}))]
+pub struct MatcherOutput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdicts: Option<Vec<VerdictDoc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanations: Option<Vec<ExplanationDoc>>,
+}
+
+/// A score, or a veto with its reason.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+pub struct VerdictDoc {
+    pub score: Option<f64>,
+    pub veto: Option<String>,
+}
+
+impl From<types::Verdict> for VerdictDoc {
+    fn from(v: types::Verdict) -> Self {
+        match v {
+            types::Verdict::Score(s) => VerdictDoc {
+                score: Some(s),
+                veto: None,
+            },
+            types::Verdict::Veto(r) => VerdictDoc {
+                score: None,
+                veto: Some(r),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+pub struct ExplanationDoc {
+    pub score: f64,
+    pub factors: Vec<Factor>,
+}
+
+impl From<types::Explanation> for ExplanationDoc {
+    fn from(e: types::Explanation) -> Self {
+        ExplanationDoc {
+            score: e.score,
+            factors: e
+                .factors
+                .into_iter()
+                .map(|f| Factor {
+                    name: f.name,
+                    value: f.value,
+                    weight: f.weight,
+                    contribution: f.contribution,
+                })
+                .collect(),
+        }
     }
 }

@@ -13,6 +13,7 @@ pub mod matching_runs;
 pub mod organisations;
 pub mod pairs;
 pub mod participants;
+pub mod plugins;
 pub mod programmes;
 pub mod surveys;
 

@@ -1,0 +1,266 @@
+//! HRIS-connector plugins: [`ConnectorPlugin`] fetches one page of the directory in a fresh, limited instance, and
+//! the host's `http` import — the only door out of the sandbox — reaches nothing but the manifest's allowed hosts:
+//! HTTPS only, no redirects, public addresses only (checked after DNS), with a timeout and a response size cap.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use wasmtime::component::{Component, HasSelf};
+
+use super::wit::connector::{HrisConnector, HrisConnectorPre};
+use super::wit::{http, types};
+use super::{Host, Invocation, Limits, Network, PluginError, Sandbox, State, invoke};
+
+/// The largest response body a connector may read.
+const MAX_RESPONSE_BYTES: usize = 8 << 20;
+/// The longest one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn prepare(host: &Host, component: &Component) -> Result<HrisConnectorPre<State>, PluginError> {
+    let mut linker = host.linker()?;
+    HrisConnector::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+        .map_err(|e| PluginError::Compile(e.to_string()))?;
+    let wrong = |e: wasmtime::Error| PluginError::WrongWorld {
+        world: "hris-connector",
+        message: format!("{e:#}"),
+    };
+    HrisConnectorPre::new(linker.instantiate_pre(component).map_err(wrong)?).map_err(wrong)
+}
+
+/// Checks that the component links as an HRIS connector.
+pub fn check(host: &Host, component: &Component) -> Result<(), PluginError> {
+    prepare(host, component).map(|_| ())
+}
+
+pub struct ConnectorPlugin {
+    engine: wasmtime::Engine,
+    pre: HrisConnectorPre<State>,
+    limits: Limits,
+    config: String,
+    network: Network,
+    http: reqwest::Client,
+    allow_insecure: bool,
+}
+
+impl ConnectorPlugin {
+    pub fn new(
+        host: &Host,
+        component: &Component,
+        limits: Limits,
+        config: String,
+        network: Network,
+    ) -> Result<Self, PluginError> {
+        Ok(ConnectorPlugin {
+            engine: host.engine().clone(),
+            pre: prepare(host, component)?,
+            limits,
+            config,
+            network,
+            http: host.http.clone(),
+            allow_insecure: host.allow_insecure_urls,
+        })
+    }
+
+    /// Fetches one page. Must run on a blocking-pool thread of a tokio runtime (the `http` import waits on it).
+    pub fn run(&self, input: &ConnectorInput) -> (Result<PageDoc, PluginError>, Invocation) {
+        let (result, usage) = invoke(
+            Sandbox {
+                engine: &self.engine,
+                limits: &self.limits,
+                config: self.config.clone(),
+                network: Some((self.network.clone(), self.http.clone(), self.allow_insecure)),
+            },
+            1,
+            |store| self.pre.instantiate(store),
+            |c, store| {
+                c.upward_plugin_directory()
+                    .call_fetch_page(store, input.cursor.as_deref())
+            },
+            |page| {
+                page.employees
+                    .iter()
+                    .map(|e| 64 + e.external_id.len() + e.email.len() + e.name.len())
+                    .sum()
+            },
+        );
+        let result = result.map(|page| PageDoc {
+            employees: page.employees.into_iter().map(EmployeeDoc::from).collect(),
+            next_cursor: page.next_cursor,
+        });
+        let record = Invocation::of(&result, usage);
+        (result, record)
+    }
+}
+
+/// Whether `host` is on the list: an exact name, or `*.example.com` for its subdomains.
+pub fn host_allowed(allowed: &[String], host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    allowed.iter().any(|a| {
+        let a = a.to_ascii_lowercase();
+        match a.strip_prefix("*.") {
+            Some(suffix) => host.ends_with(&format!(".{suffix}")),
+            None => a == host,
+        }
+    })
+}
+
+/// Addresses a connector must never reach, whatever its list says: loopback, private, link-local (cloud metadata),
+/// unspecified, multicast.
+fn private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+impl State {
+    fn send(&mut self, request: http::Request) -> Result<http::Response, String> {
+        let (client, insecure) = self.http.clone().ok_or("this plugin may not make HTTP requests")?;
+        let url = reqwest::Url::parse(&request.url).map_err(|e| format!("bad url {:?}: {e}", request.url))?;
+        if url.scheme() != "https" && !(insecure && url.scheme() == "http") {
+            return Err(format!("refused {}: only https URLs may be fetched", request.url));
+        }
+        let host = url.host_str().ok_or("the url has no host")?.to_string();
+        if !host_allowed(&self.network.allowed_hosts, &host) {
+            self.log(format!("warn: refused a request to {host}: not in allowed_hosts"));
+            return Err(format!("refused {host}: not in the plugin's allowed_hosts"));
+        }
+        let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| format!("bad method {:?}", request.method))?;
+        let port = url.port_or_known_default().unwrap_or(443);
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| "no runtime to send the request on")?;
+        runtime.block_on(async move {
+            let addresses: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                .collect();
+            if !insecure && addresses.iter().any(|a| private(a.ip())) {
+                return Err(format!("refused {host}: it resolves to a private address"));
+            }
+            let mut builder = client.request(method, url).timeout(REQUEST_TIMEOUT);
+            for (name, value) in &request.headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            if let Some(body) = request.body {
+                builder = builder.body(body);
+            }
+            let mut response = builder.send().await.map_err(|e| format!("request failed: {e}"))?;
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+                .collect();
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| format!("reading the response: {e}"))?
+            {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(format!("the response is over {MAX_RESPONSE_BYTES} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(http::Response { status, headers, body })
+        })
+    }
+}
+
+impl http::Host for State {
+    fn send(&mut self, request: http::Request) -> Result<http::Response, String> {
+        State::send(self, request)
+    }
+}
+
+/// A connector's input as JSON: the cursor of the page to fetch (`null` for the first).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"cursor": null}))]
+pub struct ConnectorInput {
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[schema(example = json!({"employees": [{"external_id": "E-1001", "email": "ana@example.com", "name": "Ana", "department": "Engineering",
+    "title": "Engineer", "level": 2, "manager_external_id": "E-1", "location": "London", "timezone": "Europe/London", "active": true}],
+    "next_cursor": "page-2"}))]
+pub struct PageDoc {
+    pub employees: Vec<EmployeeDoc>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, ToSchema)]
+pub struct EmployeeDoc {
+    pub external_id: String,
+    pub email: String,
+    pub name: String,
+    pub department: Option<String>,
+    pub title: Option<String>,
+    pub level: Option<i32>,
+    pub manager_external_id: Option<String>,
+    pub location: Option<String>,
+    pub timezone: Option<String>,
+    pub active: bool,
+}
+
+impl From<types::Employee> for EmployeeDoc {
+    fn from(e: types::Employee) -> Self {
+        EmployeeDoc {
+            external_id: e.external_id,
+            email: e.email,
+            name: e.name,
+            department: e.department,
+            title: e.title,
+            level: e.level,
+            manager_external_id: e.manager_external_id,
+            location: e.location,
+            timezone: e.timezone,
+            active: e.active,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_listed_hosts_and_public_addresses() {
+        let allowed = vec!["api.bamboohr.com".to_string(), "*.workday.com".to_string()];
+        assert!(host_allowed(&allowed, "API.bamboohr.com"));
+        assert!(host_allowed(&allowed, "eu.workday.com"));
+        assert!(!host_allowed(&allowed, "workday.com.evil.test"));
+        assert!(!host_allowed(&allowed, "evil.test"));
+        for ip in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "169.254.169.254",
+            "192.168.1.1",
+            "::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(private(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(!private("93.184.216.34".parse().unwrap()));
+    }
+}
