@@ -183,3 +183,39 @@ fn a_hostile_matcher_is_contained_whatever_it_does() {
         batch.len()
     );
 }
+
+/// A compiled component is kept on disk by content hash: a restarted host (or another instance sharing the
+/// directory) loads the artifact instead of compiling again, and a damaged artifact only costs a compile.
+#[test]
+fn compiled_components_survive_a_restart() {
+    use upward_server::plugins::ArtifactSource;
+    let dir = std::env::temp_dir().join(format!("upward-cache-test-{}", uuid::Uuid::now_v7()));
+    let bytes = std::fs::read(built_plugin("default_matcher")).unwrap();
+    let sha = "00ff00ff";
+    {
+        let host = Host::with(Some(dir.clone()), 64 << 20, false).unwrap();
+        let (_, source) = host.cache.get_or_compile(sha, &bytes).unwrap();
+        assert_eq!(source, ArtifactSource::Compiled);
+        let (_, source) = host.cache.get_or_compile(sha, &bytes).unwrap();
+        assert_eq!(source, ArtifactSource::Memory);
+    }
+    {
+        let restarted = Host::with(Some(dir.clone()), 64 << 20, false).unwrap();
+        let (component, source) = restarted.cache.get_or_compile(sha, &bytes).unwrap();
+        assert_eq!(source, ArtifactSource::Disk);
+        // The loaded artifact is a working matcher.
+        let policy = PluginPolicy::new(&restarted, "default", &component, Limits::default(), "{}".into()).unwrap();
+        policy.instantiate_only().unwrap();
+    }
+    // A damaged artifact is ignored and compiled again. (Replaced, not rewritten in place: a loaded artifact is
+    // mapped, which is why the cache itself only ever renames a complete file into place.)
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"garbage").unwrap();
+    }
+    let fresh = Host::with(Some(dir.clone()), 64 << 20, false).unwrap();
+    let (_, source) = fresh.cache.get_or_compile(sha, &bytes).unwrap();
+    assert_eq!(source, ArtifactSource::Compiled);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
