@@ -1,4 +1,4 @@
-//! The `upward` command: `serve` (the default), `migrate`, `openapi`, `org create`, `keys rotate`.
+//! The `upward` command: `serve` (the default), `migrate`, `openapi`, `org create`, `keys rotate`, `plugin run`.
 
 use std::io::Write;
 
@@ -34,6 +34,18 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Work with plugin components locally.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Run a built component through the real host, with the server's default limits, and print its output and usage
+    /// as JSON (exit code 1 when the plugin fails, 2 when it cannot run at all).
+    Run(PluginRun),
 }
 
 #[derive(Subcommand)]
@@ -61,6 +73,19 @@ fn main() {
         // A closed pipe (`upward openapi | head`) is not an error worth a panic.
         let _ = writeln!(std::io::stdout(), "{spec}");
         return;
+    }
+    if let Some(Command::Plugin {
+        command: PluginCommand::Run(request),
+    }) = cli.command
+    {
+        // Needs no configuration and no database either: only the host.
+        match run_plugin(request) {
+            Ok((report, succeeded)) => {
+                println!("{}", serde_json::to_string_pretty(&report).expect("serialises"));
+                std::process::exit(if succeeded { 0 } else { 1 });
+            }
+            Err(message) => fail(&message),
+        }
     }
     let config = match Config::load() {
         Ok(c) => c,
@@ -100,7 +125,7 @@ fn main() {
                 println!("{}", serde_json::json!({ "kid": kid }));
                 Ok(())
             }
-            Command::Openapi => unreachable!("handled above"),
+            Command::Openapi | Command::Plugin { .. } => unreachable!("handled above"),
         }
     });
     if let Err(message) = result {
@@ -135,6 +160,110 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e: StartError| e.to_string())?;
     tracing::info!(address = %listen, port = app.port(), "upward is serving");
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+#[derive(clap::Args)]
+struct PluginRun {
+    /// The component (`.wasm`, built for wasm32-wasip2).
+    #[arg(long)]
+    wasm: std::path::PathBuf,
+    /// Its kind: matcher, survey_scorer or hris_connector.
+    #[arg(long)]
+    kind: String,
+    /// The input document (JSON), as `POST /v1/plugins/{id}/dry-run` takes it; `-` reads stdin.
+    #[arg(long)]
+    input: std::path::PathBuf,
+    /// The plugin's configuration (JSON).
+    #[arg(long, default_value = "{}")]
+    config: String,
+    /// A host a connector may reach (repeatable), as the manifest's `allowed_hosts`.
+    #[arg(long = "allowed-host")]
+    allowed_hosts: Vec<String>,
+    /// A secret a connector may read, `NAME=VALUE` (repeatable).
+    #[arg(long = "secret")]
+    secrets: Vec<String>,
+    /// Let a connector use plain `http` and private addresses (a fake directory on localhost).
+    #[arg(long)]
+    allow_insecure: bool,
+}
+
+/// `upward plugin run`: the same checks as an upload (world, contract version, imports), the same compile, and the
+/// same invocation as a dry run. Returns the report and whether the plugin succeeded.
+fn run_plugin(run: PluginRun) -> Result<(serde_json::Value, bool), String> {
+    use upward_server::plugins::{self, Host, Kind, Limits, Network, inspect, run::Input};
+
+    let kind = Kind::parse(&run.kind)
+        .ok_or_else(|| format!("--kind {}: expected matcher, survey_scorer or hris_connector", run.kind))?;
+    let bytes = std::fs::read(&run.wasm).map_err(|e| format!("{}: {e}", run.wasm.display()))?;
+    let shape = inspect::shape(&bytes).map_err(|e| format!("{}: {e}", run.wasm.display()))?;
+    let problems = inspect::problems(kind, &shape);
+    if !problems.is_empty() {
+        return Err(format!(
+            "{} is not a {}: {}",
+            run.wasm.display(),
+            kind.as_str(),
+            problems.join("; ")
+        ));
+    }
+    let input = if run.input.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("stdin: {e}"))?
+    } else {
+        std::fs::read_to_string(&run.input).map_err(|e| format!("{}: {e}", run.input.display()))?
+    };
+    let input: serde_json::Value =
+        serde_json::from_str(&input).map_err(|e| format!("{}: not JSON: {e}", run.input.display()))?;
+    let input = Input::parse(kind, input).map_err(|e| {
+        format!(
+            "{}: at {}: {} (not a {} input)",
+            run.input.display(),
+            e.path,
+            e.message,
+            kind.as_str()
+        )
+    })?;
+    let config: serde_json::Value =
+        serde_json::from_str(&run.config).map_err(|e| format!("--config: not JSON: {e}"))?;
+    let mut network = Network {
+        allowed_hosts: run.allowed_hosts,
+        ..Network::default()
+    };
+    for secret in run.secrets {
+        let (name, value) = secret
+            .split_once('=')
+            .ok_or_else(|| format!("--secret {secret}: expected NAME=VALUE"))?;
+        network.secrets.insert(name.to_string(), value.to_string());
+    }
+    let limits = Limits::default();
+    let host = Host::with(None, limits.memory_bytes * 4, run.allow_insecure).map_err(|e| e.to_string())?;
+    // Connectors reach the network through the host's async client: run on a runtime's blocking pool, as the server does.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let reference = run.wasm.display().to_string();
+    let (result, invocation) = runtime
+        .block_on(runtime.spawn_blocking(move || {
+            let component = host.compile(&bytes)?;
+            host.check_world(kind, &component)?;
+            plugins::run::invoke(
+                &host,
+                &reference,
+                &component,
+                input,
+                limits,
+                config.to_string(),
+                network,
+            )
+        }))
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{} ({})", e, e.outcome()))?;
+    let succeeded = result.is_ok();
+    let mut report = serde_json::json!({ "usage": invocation.usage });
+    match result {
+        Ok(output) => report["output"] = output,
+        Err(e) => report["error"] = serde_json::json!({ "outcome": e.outcome(), "message": e.to_string() }),
+    }
+    Ok((report, succeeded))
 }
 
 /// One clear line on stderr, exit code 2: a bad configuration or an unreachable dependency is not a crash.

@@ -1,5 +1,5 @@
 //! The `upward` command itself: configuration errors are one clear line, `org create` prints credentials once,
-//! `openapi` prints the committed document.
+//! `openapi` prints the committed document, `plugin run` runs a built component through the real host.
 
 use std::process::Command;
 
@@ -65,4 +65,112 @@ fn openapi_prints_the_committed_document() {
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let committed: serde_json::Value = serde_json::from_str(include_str!("../../openapi/openapi.json")).unwrap();
     assert_eq!(printed, committed);
+}
+
+/// Where `cargo build --target wasm32-wasip2 --release` in `plugins/` put a component.
+fn built_plugin(name: &str) -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/target"));
+    target.join("wasm32-wasip2/release").join(format!("{name}.wasm"))
+}
+
+fn input_file(name: &str, input: serde_json::Value) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("upward-cli-{}-{name}.json", std::process::id()));
+    std::fs::write(&path, input.to_string()).unwrap();
+    path
+}
+
+fn one_candidate() -> serde_json::Value {
+    serde_json::json!({
+        "programme": {"id": "p1", "topics": ["ai"], "min_level_gap": 1, "cross_department": "preferred",
+                      "weights": {"shared_topics": 1.0, "level_gap": 0.5, "cross_department": 0.5}},
+        "mentors": [{"id": "ana", "level": 2, "department": "Engineering", "topics": ["ai"]}],
+        "mentees": [{"id": "sam", "level": 9, "department": "Finance", "topics": ["ai"]}],
+        "candidates": [[0, 0]],
+    })
+}
+
+#[test]
+fn plugin_run_prints_a_matchers_verdicts_and_usage() {
+    let input = input_file("matcher", one_candidate());
+    let output = upward()
+        .args(["plugin", "run", "--kind", "matcher", "--wasm"])
+        .arg(built_plugin("default_matcher"))
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&input);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // Topics 1 + departments 0.5 + level gap 0.5, as the built-in policy scores it.
+    assert_eq!(
+        report["output"]["verdicts"],
+        serde_json::json!([{"score": 2.0, "veto": null}])
+    );
+    assert!(report["usage"]["fuel_used"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["usage"]["items"], 1);
+}
+
+#[test]
+fn plugin_run_contains_a_hostile_plugin_with_the_servers_limits() {
+    let input = input_file("hostile", one_candidate());
+    let output = upward()
+        .args([
+            "plugin",
+            "run",
+            "--kind",
+            "matcher",
+            "--config",
+            r#"{"mode": "spin"}"#,
+            "--wasm",
+        ])
+        .arg(built_plugin("hostile_matcher"))
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&input);
+    // The plugin failed (exit 1), the host did not: a report names the outcome.
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let outcome = report["error"]["outcome"].as_str().unwrap();
+    assert!(["timeout", "out_of_fuel"].contains(&outcome), "{report}");
+}
+
+#[test]
+fn plugin_run_refuses_a_component_of_another_kind_or_a_foreign_input() {
+    let input = input_file("wrong-kind", one_candidate());
+    let output = upward()
+        .args(["plugin", "run", "--kind", "survey_scorer", "--wasm"])
+        .arg(built_plugin("default_matcher"))
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("is not a survey_scorer"), "{stderr}");
+
+    let scorer_input = input_file("scorer", serde_json::json!({"questions": 3}));
+    let output = upward()
+        .args(["plugin", "run", "--kind", "survey_scorer", "--wasm"])
+        .arg(built_plugin("weighted_survey_scorer"))
+        .arg("--input")
+        .arg(&scorer_input)
+        .output()
+        .unwrap();
+    let _ = (std::fs::remove_file(&input), std::fs::remove_file(&scorer_input));
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("questions") && stderr.contains("not a survey_scorer input"),
+        "{stderr}"
+    );
 }

@@ -10,6 +10,7 @@ on_every_backend!(
     an_admin_uploads_a_matcher_and_a_programme_matches_with_it,
     uploads_are_checked_before_anything_is_kept,
     a_dry_run_shows_the_output_and_hostile_plugins_are_contained,
+    authors_dry_run_a_survey_scorer_and_an_hris_connector,
 );
 
 const DEFAULT: &str = "name=default-matcher&version=0.1.0&kind=matcher";
@@ -514,4 +515,147 @@ async fn a_dry_run_shows_the_output_and_hostile_plugins_are_contained(backend: B
             "out_of_memory"
         ]
     );
+}
+
+/// A fake HRIS directory on loopback: two pages of employees, `GET /employees[?cursor=p2]`.
+async fn fake_directory() -> (u16, actix_web::dev::ServerHandle) {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    let server = HttpServer::new(|| {
+        App::new().route(
+            "/employees",
+            web::get().to(|request: HttpRequest| async move {
+                let page = if request.query_string() == "cursor=p2" {
+                    json!({"employees": [{"external_id": "E-2", "email": "sam@example.com", "name": "Sam", "level": 9,
+                                          "active": false}], "next_cursor": null})
+                } else {
+                    json!({"employees": [{"external_id": "E-1", "email": "ana@example.com", "name": "Ana",
+                                          "department": "Engineering", "level": 2, "manager_external_id": "E-2"}],
+                           "next_cursor": "p2"})
+                };
+                HttpResponse::Ok().json(page)
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (port, handle)
+}
+
+/// Uploads a built example with its manifest (multipart), waits for it, and insists it is ready.
+async fn ready_with_manifest(app: &TestApp, token: &str, manifest: &Value, built: &str) -> Value {
+    let (content_type, body) = multipart(manifest, &built_plugin(built));
+    let response = app
+        .request(Method::POST, "/v1/plugins", token)
+        .header("content-type", content_type)
+        .header("prefer", "wait=30")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let plugin: Value = response.json().await.unwrap();
+    assert_eq!(plugin["state"], "ready", "{plugin}");
+    plugin
+}
+
+async fn authors_dry_run_a_survey_scorer_and_an_hris_connector(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let acme = app.org("Acme").await;
+    let admin = acme.token.clone();
+
+    // A survey scorer uploaded with its manifest: a schema for its weights and a configuration.
+    let manifest = json!({
+        "name": "weighted-survey-scorer", "version": "0.1.0", "kind": "survey_scorer",
+        "config_schema": {"type": "object", "properties": {"weights": {"type": "object",
+                          "additionalProperties": {"type": "number", "minimum": 0}}}},
+        "config": {"weights": {"useful": 3}},
+    });
+    let scorer = ready_with_manifest(&app, &admin, &manifest, "weighted_survey_scorer").await;
+    let dry_run = format!("/v1/plugins/{}/dry-run", scorer["id"].as_str().unwrap());
+    let survey = json!({
+        "questions": [{"id": "recommend", "kind": "nps", "prompt": "Would you recommend the programme?"},
+                      {"id": "useful", "kind": "likert", "prompt": "How useful were the sessions?"}],
+        "responses": [{"request_id": "r1", "answers": [{"question_id": "recommend", "number": 10},
+                                                       {"question_id": "useful", "number": 5}]},
+                      {"request_id": "r2", "answers": [{"question_id": "recommend", "number": 6},
+                                                       {"question_id": "useful", "number": 3}]}],
+    });
+    let result = app.ok(&dry_run, &admin, json!({"input": survey}), 200).await;
+    let scores = result["output"]["scores"].as_array().unwrap();
+    // recommend scaled: (100 + 60) / 2 = 80, weight 1; useful: (100 + 50) / 2 = 75, weight 3 → 305 / 4.
+    assert_eq!(scores[0]["name"], "composite");
+    assert_eq!(scores[0]["value"], 76.25);
+    assert_eq!(scores[0]["answers"], 4);
+    let nps = scores.iter().find(|s| s["name"] == "nps.recommend").unwrap();
+    assert_eq!(nps["value"], 0.0, "one promoter, one detractor");
+    // A configuration to try is checked against the schema before anything runs.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &dry_run,
+            &admin,
+            Some(&json!({"input": survey, "config": {"weights": {"useful": "heavy"}}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "config.weights.useful", "{body}");
+
+    // An HRIS connector that may reach only 127.0.0.1 pages through a directory there.
+    let (port, directory) = fake_directory().await;
+    let manifest = json!({
+        "name": "http-json-hris", "version": "0.1.0", "kind": "hris_connector", "allowed_hosts": ["127.0.0.1"],
+        "config": {"base_url": format!("http://127.0.0.1:{port}")},
+    });
+    let connector = ready_with_manifest(&app, &admin, &manifest, "http_json_hris").await;
+    assert_eq!(connector["allowed_hosts"], json!(["127.0.0.1"]));
+    let dry_run = format!("/v1/plugins/{}/dry-run", connector["id"].as_str().unwrap());
+    let first = app.ok(&dry_run, &admin, json!({"input": {}}), 200).await;
+    assert_eq!(first["output"]["employees"][0]["external_id"], "E-1");
+    assert_eq!(first["output"]["employees"][0]["manager_external_id"], "E-2");
+    assert_eq!(first["output"]["employees"][0]["active"], true);
+    assert_eq!(first["output"]["next_cursor"], "p2");
+    assert_eq!(first["usage"]["logs"], json!(["info: fetched 1 employees"]));
+    let last = app.ok(&dry_run, &admin, json!({"input": {"cursor": "p2"}}), 200).await;
+    assert_eq!(last["output"]["employees"][0]["active"], false);
+    assert_eq!(last["output"]["next_cursor"], Value::Null);
+
+    // Pointed at a host not on its list (the same server by another name), it is refused by the host.
+    let response = app
+        .post(
+            &dry_run,
+            &admin,
+            &json!({"input": {}, "config": {"base_url": format!("http://localhost:{port}")}}),
+        )
+        .await;
+    let problem = assert_problem(response, 422, "plugin_failed").await;
+    assert_eq!(problem["plugin"]["name"], "http-json-hris");
+    assert_eq!(problem["plugin"]["kind"], "hris_connector");
+    assert_eq!(problem["plugin"]["outcome"], "returned_error");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused localhost: not in the plugin's allowed_hosts"),
+        "{problem}"
+    );
+    let (_, invocations) = app
+        .call(
+            Method::GET,
+            &format!("/v1/plugins/{}/invocations", connector["id"].as_str().unwrap()),
+            &admin,
+            None,
+        )
+        .await;
+    let refused = &invocations["data"][0];
+    assert_eq!(refused["outcome"], "returned_error", "{invocations}");
+    assert_eq!(
+        refused["usage"]["logs"],
+        json!(["warn: refused a request to localhost: not in allowed_hosts"])
+    );
+    directory.stop(true).await;
 }

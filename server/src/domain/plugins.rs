@@ -678,9 +678,8 @@ pub async fn effective_limits<C: ConnectionTrait>(scope: &Scope<'_, C>, config: 
 use std::sync::Arc;
 
 use crate::plugins::Host;
-use crate::plugins::connector::{ConnectorInput, ConnectorPlugin};
-use crate::plugins::matcher::{MatcherInput, PluginPolicy};
-use crate::plugins::scorer::{ScorerInput, ScorerPlugin};
+use crate::plugins::matcher::PluginPolicy;
+use crate::plugins::run::{self, Input};
 use crate::store::Db;
 
 fn stopped(e: tokio::task::JoinError) -> DomainError {
@@ -819,42 +818,12 @@ pub async fn dry_run(
         secrets: Default::default(),
     };
     let plugin_config = plugin_config.to_string();
-    let (result, invocation) = tokio::task::spawn_blocking(move || -> Result<_, crate::plugins::PluginError> {
-        Ok(match input {
-            Input::Matcher(input) => {
-                let policy = PluginPolicy::new(&host, &reference, &component, limits, plugin_config)?;
-                let (result, _) = policy.run(&input);
-                let invocation = policy.take_invocations().pop();
-                (
-                    result.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
-                    invocation,
-                )
-            }
-            Input::Scorer(input) => {
-                let scorer = ScorerPlugin::new(&host, &component, limits, plugin_config)?;
-                let (result, invocation) = scorer.run(&input);
-                (
-                    result.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
-                    Some(invocation),
-                )
-            }
-            Input::Connector(input) => {
-                let connector = ConnectorPlugin::new(&host, &component, limits, plugin_config, network)?;
-                let (result, invocation) = connector.run(&input);
-                (
-                    result.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
-                    Some(invocation),
-                )
-            }
-        })
+    let (result, invocation) = tokio::task::spawn_blocking(move || {
+        run::invoke(&host, &reference, &component, input, limits, plugin_config, network)
     })
     .await
     .map_err(stopped)?
     .map_err(|e| failed(&plugin, &e.to_string(), e.outcome()))?;
-    let invocation = invocation.unwrap_or(Invocation {
-        usage: Usage::default(),
-        failure: None,
-    });
     let usage = invocation.usage.clone();
     let txn = db.begin().await?;
     let records = record(
@@ -874,33 +843,19 @@ pub async fn dry_run(
     })
 }
 
-enum Input {
-    Matcher(MatcherInput),
-    Scorer(ScorerInput),
-    Connector(ConnectorInput),
-}
-
 /// The dry run's `input` as the kind's input type; a mismatch names the field.
 fn parse_input(v: &mut Violations, kind: Kind, input: Value) -> Option<Input> {
-    fn parse<T: serde::de::DeserializeOwned>(v: &mut Violations, input: Value) -> Option<T> {
-        match serde_path_to_error::deserialize::<_, T>(input) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let path = e.path().to_string();
-                let field = if path == "." {
-                    "input".into()
-                } else {
-                    format!("input.{path}")
-                };
-                v.add(field, "invalid_input", e.inner().to_string());
-                None
-            }
+    match Input::parse(kind, input) {
+        Ok(input) => Some(input),
+        Err(e) => {
+            let field = if e.path == "." {
+                "input".into()
+            } else {
+                format!("input.{}", e.path)
+            };
+            v.add(field, "invalid_input", e.message);
+            None
         }
-    }
-    match kind {
-        Kind::Matcher => parse(v, input).map(Input::Matcher),
-        Kind::SurveyScorer => parse(v, input).map(Input::Scorer),
-        Kind::HrisConnector => parse(v, input).map(Input::Connector),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod connector;
 pub mod inspect;
 pub mod matcher;
+pub mod run;
 pub mod scorer;
 
 use std::path::PathBuf;
@@ -187,6 +188,10 @@ impl Host {
         config.wasm_component_model(true);
         config.consume_fuel(true);
         config.epoch_interruption(true);
+        // For profiling plugins with `perf`: names the guest's functions in /tmp/perf-<pid>.map.
+        if std::env::var_os("UPWARD_PLUGIN_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(256)
             .total_core_instances(512)
