@@ -530,3 +530,215 @@ impl TestApp {
         plugin
     }
 }
+
+/// A webhook receiver on loopback: records every request and answers from a script (then 204 by default).
+pub struct Receiver {
+    pub port: u16,
+    state: Arc<ReceiverState>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    received: std::sync::Mutex<Vec<Received>>,
+    replies: std::sync::Mutex<std::collections::VecDeque<Reply>>,
+    arrived: tokio::sync::Notify,
+}
+
+/// One request a receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: http::HeaderMap,
+    pub body: String,
+    pub at: std::time::Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+
+    /// Verifies the delivery with the official Standard Webhooks library, as a receiver would.
+    pub fn verifies_with(&self, secret: &str) -> bool {
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(self.body.as_bytes(), &self.headers)
+            .is_ok()
+    }
+}
+
+/// A scripted answer.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+    pub delay: std::time::Duration,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+            delay: std::time::Duration::ZERO,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: &str) -> Reply {
+        self.headers.push((name, value.to_string()));
+        self
+    }
+
+    pub fn body(mut self, body: &str) -> Reply {
+        self.body = body.to_string();
+        self
+    }
+
+    pub fn after(mut self, delay: std::time::Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+        let state = Arc::new(ReceiverState::default());
+        let shared = state.clone();
+        let server = HttpServer::new(move || {
+            let state = shared.clone();
+            App::new().default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
+                let state = state.clone();
+                async move {
+                    let mut headers = http::HeaderMap::new();
+                    for (name, value) in request.headers() {
+                        if let (Ok(n), Ok(v)) = (
+                            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+                            http::HeaderValue::from_bytes(value.as_bytes()),
+                        ) {
+                            headers.append(n, v);
+                        }
+                    }
+                    state.received.lock().unwrap().push(Received {
+                        path: request.path().to_string(),
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        at: std::time::Instant::now(),
+                    });
+                    state.arrived.notify_waiters();
+                    let reply = state
+                        .replies
+                        .lock()
+                        .unwrap()
+                        .pop_front()
+                        .unwrap_or_else(|| Reply::status(204));
+                    if !reply.delay.is_zero() {
+                        tokio::time::sleep(reply.delay).await;
+                    }
+                    let mut response =
+                        HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).unwrap());
+                    for (name, value) in &reply.headers {
+                        response.insert_header((*name, value.as_str()));
+                    }
+                    response.body(reply.body)
+                }
+            }))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Receiver { port, state, handle }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Answers the next requests with these, in order.
+    pub fn reply(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.replies.lock().unwrap().extend(replies);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` requests arrived (panics after `within`).
+    pub async fn wait_for(&self, n: usize, within: std::time::Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let arrived = self.state.arrived.notified();
+            let received = self.received();
+            if received.len() >= n {
+                return received;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                let received = self.received();
+                assert!(
+                    received.len() >= n,
+                    "expected {n} deliveries, got {}: {:?}",
+                    received.len(),
+                    received.iter().map(|r| r.body.clone()).collect::<Vec<_>>()
+                );
+                return received;
+            }
+        }
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// A test configuration for webhook delivery: loopback receivers allowed, a compressed retry schedule, a short
+/// timeout, and a quick poll.
+pub fn with_fast_webhooks(config: &mut Config) {
+    config.webhook_allow_private_targets = true;
+    config.webhook_retry_schedule = "300ms,600ms".into();
+    config.webhook_timeout_seconds = 1;
+    config.webhook_poll_interval_ms = 50;
+}
+
+impl TestApp {
+    /// Polls a delivery log until `done` holds for its page (panics after `within`).
+    pub async fn deliveries_until(
+        &self,
+        endpoint_id: &str,
+        token: &str,
+        within: std::time::Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let (status, page) = self
+                .call(
+                    Method::GET,
+                    &format!("/v1/webhook-endpoints/{endpoint_id}/deliveries?limit=200"),
+                    token,
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{page}");
+            let rows = page["data"].as_array().unwrap().clone();
+            if done(&rows) {
+                return rows;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "deliveries never got there: {rows:#?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -8,6 +8,7 @@ mod m20261122_000002_programmes;
 mod m20261122_000003_metrics_indexes;
 mod m20261122_000004_matching_runs;
 mod m20261122_000005_plugins;
+mod m20261122_000006_webhooks;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_metrics_indexes::Migration),
             Box::new(m20261122_000004_matching_runs::Migration),
             Box::new(m20261122_000005_plugins::Migration),
+            Box::new(m20261122_000006_webhooks::Migration),
         ]
     }
 }

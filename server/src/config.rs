@@ -55,6 +55,24 @@ pub struct Config {
     pub idempotency_retention_hours: u64,
     /// Where compiled plugins are kept across restarts (empty: memory only).
     pub plugin_cache_dir: String,
+    /// Let webhook endpoints target `http` URLs and private, loopback or link-local addresses (tests, on-premises).
+    pub webhook_allow_private_targets: bool,
+    /// Run the webhook dispatcher in this instance (turn off for instances that only serve the API).
+    pub webhook_dispatcher: bool,
+    /// How long a receiver has to answer a delivery.
+    pub webhook_timeout_seconds: u64,
+    /// Waits between attempts, e.g. `5s,5m,30m,2h,5h,10h,10h` (units ms, s, m, h), each jittered by ±20%.
+    pub webhook_retry_schedule: String,
+    /// An endpoint whose deliveries all fail for this long (no success in between) is disabled.
+    pub webhook_disable_after_seconds: u64,
+    /// Requests in flight at once, over all endpoints, per instance.
+    pub webhook_concurrency: usize,
+    /// Requests in flight at once to one endpoint, per instance.
+    pub webhook_endpoint_concurrency: usize,
+    /// How often the dispatcher looks for due work when nothing wakes it.
+    pub webhook_poll_interval_ms: u64,
+    /// Finished deliveries and their attempts are deleted after this many days.
+    pub webhook_retention_days: u64,
     /// Largest plugin component accepted, in bytes (components built from Python or JavaScript are 10–20 MB).
     pub plugin_max_upload_bytes: usize,
     /// Platform maximums of the per-invocation limits an organisation may set.
@@ -86,6 +104,15 @@ impl Default for Config {
             idp_jwks_min_refresh_seconds: 5,
             idempotency_retention_hours: 24,
             plugin_cache_dir: "upward-plugin-cache".into(),
+            webhook_allow_private_targets: false,
+            webhook_dispatcher: true,
+            webhook_timeout_seconds: 15,
+            webhook_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".into(),
+            webhook_disable_after_seconds: 5 * 86_400,
+            webhook_concurrency: 200,
+            webhook_endpoint_concurrency: 20,
+            webhook_poll_interval_ms: 1000,
+            webhook_retention_days: 30,
             plugin_max_upload_bytes: 64 << 20,
             plugin_max_timeout_ms: 30_000,
             plugin_max_memory_mib: 256,
@@ -166,6 +193,24 @@ impl Config {
         if self.workers == Some(0) {
             return invalid("UPWARD_WORKERS", "must be at least 1");
         }
+        if let Err(message) = crate::webhooks::schedule::RetrySchedule::parse(&self.webhook_retry_schedule) {
+            return invalid("UPWARD_WEBHOOK_RETRY_SCHEDULE", &message);
+        }
+        if !(1..=60).contains(&self.webhook_timeout_seconds) {
+            return invalid("UPWARD_WEBHOOK_TIMEOUT_SECONDS", "must be between 1 and 60");
+        }
+        if self.webhook_concurrency == 0 || self.webhook_endpoint_concurrency == 0 {
+            return invalid("UPWARD_WEBHOOK_*CONCURRENCY", "must be at least 1");
+        }
+        if self.webhook_poll_interval_ms < 10 {
+            return invalid("UPWARD_WEBHOOK_POLL_INTERVAL_MS", "must be at least 10");
+        }
+        if self.webhook_retention_days == 0 || self.webhook_disable_after_seconds == 0 {
+            return invalid(
+                "UPWARD_WEBHOOK_RETENTION_DAYS",
+                "retention and disable-after must be positive",
+            );
+        }
         if self.issuer.trim().is_empty() {
             return invalid("UPWARD_ISSUER", "must not be empty");
         }
@@ -175,4 +220,20 @@ impl Config {
 
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Config {
+    /// The dispatcher's settings.
+    pub fn webhook_settings(&self) -> crate::webhooks::dispatcher::Settings {
+        crate::webhooks::dispatcher::Settings {
+            timeout: std::time::Duration::from_secs(self.webhook_timeout_seconds),
+            // Checked by `validate`.
+            schedule: crate::webhooks::schedule::RetrySchedule::parse(&self.webhook_retry_schedule).unwrap_or_default(),
+            disable_after: chrono::Duration::seconds(self.webhook_disable_after_seconds.min(i64::MAX as u64) as i64),
+            concurrency: self.webhook_concurrency,
+            endpoint_concurrency: self.webhook_endpoint_concurrency,
+            poll_interval: std::time::Duration::from_millis(self.webhook_poll_interval_ms),
+            allow_private: self.webhook_allow_private_targets,
+        }
+    }
 }

@@ -1,5 +1,7 @@
-//! Background work of one instance: rotating signing keys when due, pruning expired idempotency records, and
-//! failing matching runs and finishing plugin compiles a stopped instance left behind. Each task is safe to run on many instances at once.
+//! Background work of one instance: the webhook dispatcher (and, with Redis, the relay of other instances'
+//! wake-ups), rotating signing keys when due, pruning expired idempotency records and old webhook deliveries, and
+//! failing matching runs and finishing plugin compiles a stopped instance left behind. Each task is safe to run on
+//! many instances at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,25 @@ pub struct Jobs {
 impl Jobs {
     pub fn start(state: Arc<AppState>) -> Jobs {
         let (stop, stopped) = watch::channel(false);
-        let handles = vec![tokio::spawn(housekeeping(state, stopped))];
+        let mut handles = Vec::new();
+        if state.config.webhook_dispatcher {
+            handles.push(tokio::spawn(crate::webhooks::dispatcher::run(
+                state.db.clone(),
+                state.config.webhook_settings(),
+                state.webhooks.notify(),
+                stopped.clone(),
+            )));
+            if let Some(url) = &state.config.redis_url
+                && let Ok(client) = redis::Client::open(url.as_str())
+            {
+                handles.push(tokio::spawn(crate::webhooks::listen(
+                    client,
+                    state.webhooks.notify(),
+                    stopped.clone(),
+                )));
+            }
+        }
+        handles.push(tokio::spawn(housekeeping(state, stopped)));
         Jobs { stop, handles }
     }
 
@@ -46,6 +66,12 @@ async fn housekeeping(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) 
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "pruned expired idempotency keys"),
             Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+        }
+        let before = chrono::Utc::now() - chrono::Duration::days(state.config.webhook_retention_days as i64);
+        match state.db.prune_webhook_deliveries(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "pruned old webhook deliveries"),
+            Err(e) => tracing::warn!(error = %e, "pruning webhook deliveries failed"),
         }
         match crate::domain::matching_runs::fail_abandoned(
             &state.db,

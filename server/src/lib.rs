@@ -8,9 +8,11 @@ pub mod domain;
 pub mod events;
 pub mod jobs;
 pub mod matching;
+pub mod net;
 pub mod plugins;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -105,6 +107,7 @@ impl Application {
             config.allow_insecure_urls,
         )
         .map_err(|e| StartError::Plugins(e.to_string()))?;
+        let webhooks = webhooks::Wake::new(redis.clone());
         let config = Arc::new(config);
         let state = web::Data::new(api::AppState {
             db: db.clone(),
@@ -112,6 +115,7 @@ impl Application {
             config: config.clone(),
             redis,
             plugins: Arc::new(host),
+            webhooks,
         });
 
         let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {

@@ -13,3 +13,4 @@ mod plugins;
 mod programmes;
 mod tenancy;
 mod visibility;
+mod webhooks;

@@ -139,3 +139,90 @@ impl utoipa::Modify for EventCatalogue {
         }
     }
 }
+
+/// Adds the `webhooks` section to a finished document.
+pub fn add_webhooks(openapi: &mut utoipa::openapi::OpenApi) {
+    let webhooks = match &openapi.components {
+        Some(components) => webhooks_section(components),
+        None => return,
+    };
+    openapi
+        .extensions
+        .get_or_insert_with(Default::default)
+        .insert("webhooks".into(), webhooks);
+}
+
+/// The OpenAPI 3.1 `webhooks` section: one POST per event type, with the Standard Webhooks headers, the body
+/// (`type`, `timestamp`, `data`) and an example built from the carried resource's own example. utoipa has no
+/// webhooks model, so the section is JSON placed at the top level of the document.
+fn webhooks_section(components: &utoipa::openapi::Components) -> serde_json::Value {
+    use serde_json::json;
+    let header = |name: &str, description: &str, example: serde_json::Value| {
+        json!({"name": name, "in": "header", "required": true, "description": description,
+            "schema": {"type": "string"}, "example": example})
+    };
+    let parameters = json!([
+        header(
+            "webhook-id",
+            "The event's id: the same on every attempt, so receivers can deduplicate.",
+            json!("01936b2e-9000-7000-8000-000000000001")
+        ),
+        header(
+            "webhook-timestamp",
+            "When this attempt was sent, in Unix seconds; reject old ones (e.g. > 5 minutes).",
+            json!("1795253400")
+        ),
+        header(
+            "webhook-signature",
+            "`v1,` + base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` keyed with the endpoint's secret \
+             (the base64 after `whsec_`); space-separated, several during a secret rotation. Verify with any Standard \
+             Webhooks library.",
+            json!("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        ),
+    ]);
+    let mut section = serde_json::Map::new();
+    for e in crate::events::CATALOGUE {
+        let data_example = components
+            .schemas
+            .get(e.schema)
+            .and_then(|schema| serde_json::to_value(schema).ok())
+            .and_then(|v| {
+                v.get("example")
+                    .cloned()
+                    .or_else(|| v.get("examples").and_then(|x| x.get(0)).cloned())
+            })
+            .unwrap_or(json!({}));
+        let operation = json!({
+            "post": {
+                "operationId": format!("webhook_{}", e.name.replace('.', "_")),
+                "summary": e.name,
+                "description": e.description,
+                "tags": ["Webhooks"],
+                "parameters": parameters,
+                "requestBody": {
+                    "required": true,
+                    "content": {"application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["type", "timestamp", "data"],
+                            "properties": {
+                                "type": {"type": "string", "enum": [e.name]},
+                                "timestamp": {"type": "string", "format": "date-time",
+                                    "description": "When the event occurred."},
+                                "data": {"$ref": format!("#/components/schemas/{}", e.schema)},
+                            }
+                        },
+                        "example": {"type": e.name, "timestamp": "2026-11-22T09:30:00Z", "data": data_example},
+                    }}
+                },
+                "responses": {
+                    "2XX": {"description": "Received. Any 2xx within 15 seconds counts; the body is kept (first 4 KiB) in the delivery log."},
+                    "410": {"description": "Gone: Upward disables the endpoint at once (`webhook_endpoint.disabled`)."},
+                    "429": {"description": "Too many requests: retried after `Retry-After` (clamped), as are 502, 503 and 504; any other answer, a timeout or a redirect is retried on the schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, ±20%)."},
+                }
+            }
+        });
+        section.insert(e.name.to_string(), operation);
+    }
+    serde_json::Value::Object(section)
+}

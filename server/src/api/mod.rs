@@ -18,6 +18,7 @@ pub mod programmes;
 pub mod respond;
 pub mod sessions;
 pub mod surveys;
+pub mod webhook_endpoints;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
     /// The plugin host: engine, compiled-component cache, outbound HTTP for connectors.
     pub plugins: Arc<crate::plugins::Host>,
+    /// Wakes the webhook dispatchers after a write.
+    pub webhooks: crate::webhooks::Wake,
 }
 
 /// The check every administrative route makes.
@@ -80,7 +83,7 @@ own identity provider with `PUT /v1/identity-provider` so its tokens act as your
         license(name = "Apache-2.0"),
     ),
     servers((url = "http://127.0.0.1:8080", description = "The embedded default")),
-    components(schemas(problem::Problem, crate::domain::FieldError)),
+    components(schemas(problem::Problem, crate::domain::FieldError, crate::domain::webhook_deliveries::WebhookTest)),
     modifiers(&SecuritySchemes, &EventCatalogue),
     tags(
         (name = "Authentication", description = "Tokens: client credentials, participant tokens, the server's keys"),
@@ -93,6 +96,7 @@ own identity provider with `PUT /v1/identity-provider` so its tokens act as your
         (name = "Sessions", description = "A pair's meetings: schedule, reschedule, complete, cancel, no-show"),
         (name = "Notes and learnings", description = "Private notes of a pair; learnings, actions and stories"),
         (name = "Surveys", description = "Survey templates, milestone requests, answers and scores"),
+        (name = "Webhooks", description = "Endpoints that receive the organisation's events, signed the Standard Webhooks way"),
         (name = "Identity provider", description = "Bring your own identity provider"),
         (name = "Events", description = "The event log: every change, in order"),
         (name = "Operations", description = "Health and readiness"),
@@ -145,18 +149,21 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(surveys::routes)
             .configure(matching::routes)
             .configure(plugins::routes)
+            .configure(webhook_endpoints::routes)
             .configure(identity_provider::routes)
             .configure(events::routes),
     );
 }
 
-/// The OpenAPI document, assembled from the route declarations.
+/// The OpenAPI document, assembled from the route declarations, then the `webhooks` section (last: its examples come
+/// from the schemas the routes bring).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, spec) = actix_web::App::new()
+    let (_, mut spec) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts();
+    events::add_webhooks(&mut spec);
     spec
 }
 
@@ -293,6 +300,14 @@ async fn request_context(
     let path = req.path().to_string();
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut res = next.call(req).instrument(span).await?;
+    // A successful write committed events, and with them deliveries: wake the dispatchers.
+    if method != "GET"
+        && method != "HEAD"
+        && res.status().as_u16() < 400
+        && let Some(state) = res.request().app_data::<web::Data<AppState>>()
+    {
+        state.webhooks.wake();
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut()
             .insert(header::HeaderName::from_static("x-request-id"), value);

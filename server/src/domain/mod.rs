@@ -16,6 +16,8 @@ pub mod plugins;
 pub mod programmes;
 pub mod sessions;
 pub mod surveys;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 
 use crate::store::StoreError;
 use serde::Serialize;

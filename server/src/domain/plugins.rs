@@ -567,6 +567,11 @@ pub struct SetPluginLimits {
 
 /// The organisation's limits and the platform's ceilings.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "limits": {"timeout_ms": 2000, "memory_mib": 64, "fuel_per_item": 20000, "output_kib": 16384, "log_kib": 64},
+    "maximums": {"timeout_ms": 30000, "memory_mib": 256, "fuel_per_item": 1000000, "output_kib": 65536, "log_kib": 1024},
+    "updated_at": "2026-11-22T09:30:00Z"
+}))]
 pub struct PluginLimitsView {
     pub limits: PluginLimits,
     pub maximums: PluginLimits,

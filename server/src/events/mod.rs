@@ -19,6 +19,8 @@ use crate::domain::plugins::{Plugin, PluginLimitsView};
 use crate::domain::programmes::Programme;
 use crate::domain::sessions::Session;
 use crate::domain::surveys::{Survey, SurveyRequest};
+use crate::domain::webhook_deliveries::WebhookTest;
+use crate::domain::webhook_endpoints::WebhookEndpoint;
 use crate::store::{self, Scope, StoreResult};
 
 /// One entry of the event catalogue: its name, the schema of its `data`, and what it means.
@@ -46,7 +48,7 @@ macro_rules! catalogue {
                 match self { $( EventPayload::$variant(_) => $name, )* }
             }
 
-            fn data(&self) -> Value {
+            pub(crate) fn data(&self) -> Value {
                 let result = match self { $( EventPayload::$variant(x) => serde_json::to_value(x), )* };
                 // Serialising plain structs of strings, numbers and maps cannot fail.
                 result.unwrap_or(Value::Null)
@@ -116,6 +118,17 @@ catalogue! {
     PluginDeleted(Plugin) => "plugin.deleted", "Plugin", "A plugin release was deleted.";
     PluginLimitsUpdated(PluginLimitsView) => "plugin_limits.updated", "PluginLimitsView",
         "The organisation changed its per-invocation plugin limits.";
+    WebhookEndpointCreated(WebhookEndpoint) => "webhook_endpoint.created", "WebhookEndpoint",
+        "A webhook endpoint was added (the event never carries its secret).";
+    WebhookEndpointUpdated(WebhookEndpoint) => "webhook_endpoint.updated", "WebhookEndpoint",
+        "A webhook endpoint's URL, event types, state, rate limit or metadata changed.";
+    WebhookEndpointSecretRotated(WebhookEndpoint) => "webhook_endpoint.secret_rotated", "WebhookEndpoint",
+        "A webhook endpoint's signing secret was rotated; the previous one signs alongside for 24 hours.";
+    WebhookEndpointDeleted(WebhookEndpoint) => "webhook_endpoint.deleted", "WebhookEndpoint", "A webhook endpoint was deleted.";
+    WebhookEndpointDisabled(WebhookEndpoint) => "webhook_endpoint.disabled", "WebhookEndpoint",
+        "Upward disabled a webhook endpoint (`data.disabled_reason`): it answered 410 Gone, or every delivery failed for days.";
+    WebhookTest(WebhookTest) => "webhook.test", "WebhookTest",
+        "Sent to one endpoint on request (`POST /v1/webhook-endpoints/{id}/test`); never sent to the others.";
 }
 
 /// An event as recorded in the log.
@@ -149,5 +162,6 @@ pub async fn append<C: ConnectionTrait>(scope: &Scope<'_, C>, payload: EventPayl
         data: payload.data(),
     };
     scope.insert_event(&event).await?;
+    crate::domain::webhook_deliveries::fan_out(scope, &event).await?;
     Ok(event)
 }

@@ -2,7 +2,6 @@
 //! the host's `http` import — the only door out of the sandbox — reaches nothing but the manifest's allowed hosts:
 //! HTTPS only, no redirects, public addresses only (checked after DNS), with a timeout and a response size cap.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -106,30 +105,6 @@ pub fn host_allowed(allowed: &[String], host: &str) -> bool {
     })
 }
 
-/// Addresses a connector must never reach, whatever its list says: loopback, private, link-local (cloud metadata),
-/// unspecified, multicast.
-fn private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| private(IpAddr::V4(v4)))
-        }
-    }
-}
-
 impl State {
     fn send(&mut self, request: http::Request) -> Result<http::Response, String> {
         let (client, insecure) = self.http.clone().ok_or("this plugin may not make HTTP requests")?;
@@ -151,7 +126,7 @@ impl State {
                 .await
                 .map_err(|e| format!("cannot resolve {host}: {e}"))?
                 .collect();
-            if !insecure && addresses.iter().any(|a| private(a.ip())) {
+            if !insecure && addresses.iter().any(|a| crate::net::forbidden(a.ip())) {
                 return Err(format!("refused {host}: it resolves to a private address"));
             }
             let mut builder = client.request(method, url).timeout(REQUEST_TIMEOUT);
@@ -259,8 +234,8 @@ mod tests {
             "fd00::1",
             "::ffff:10.0.0.1",
         ] {
-            assert!(private(ip.parse().unwrap()), "{ip}");
+            assert!(crate::net::forbidden(ip.parse().unwrap()), "{ip}");
         }
-        assert!(!private("93.184.216.34".parse().unwrap()));
+        assert!(!crate::net::forbidden("93.184.216.34".parse().unwrap()));
     }
 }

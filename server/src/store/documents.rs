@@ -36,6 +36,7 @@ versioned!(
     crate::domain::journal::Learning,
     crate::domain::surveys::Survey,
     crate::domain::matching_runs::MatchingRun,
+    crate::domain::webhook_endpoints::WebhookEndpoint,
 );
 
 /// The resource from its document and its version column.

@@ -16,6 +16,8 @@ pub mod participants;
 pub mod plugins;
 pub mod programmes;
 pub mod surveys;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 
 use std::str::FromStr;
 use std::time::Duration;
