@@ -9,6 +9,7 @@ mod m20261122_000003_metrics_indexes;
 mod m20261122_000004_matching_runs;
 mod m20261122_000005_plugins;
 mod m20261122_000006_webhooks;
+mod m20261122_000007_timed_notices;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_matching_runs::Migration),
             Box::new(m20261122_000005_plugins::Migration),
             Box::new(m20261122_000006_webhooks::Migration),
+            Box::new(m20261122_000007_timed_notices::Migration),
         ]
     }
 }

@@ -73,6 +73,12 @@ pub struct Config {
     pub webhook_poll_interval_ms: u64,
     /// Finished deliveries and their attempts are deleted after this many days.
     pub webhook_retention_days: u64,
+    /// `session.upcoming` is emitted this many hours before a session starts.
+    pub session_upcoming_hours: u64,
+    /// `programme.ending_soon` is emitted this many days before a programme ends.
+    pub programme_ending_soon_days: u64,
+    /// How often time-based events (upcoming sessions, ending programmes, pairs at risk) are looked for.
+    pub timed_events_interval_ms: u64,
     /// Largest plugin component accepted, in bytes (components built from Python or JavaScript are 10–20 MB).
     pub plugin_max_upload_bytes: usize,
     /// Platform maximums of the per-invocation limits an organisation may set.
@@ -113,6 +119,9 @@ impl Default for Config {
             webhook_endpoint_concurrency: 20,
             webhook_poll_interval_ms: 1000,
             webhook_retention_days: 30,
+            session_upcoming_hours: 24,
+            programme_ending_soon_days: 14,
+            timed_events_interval_ms: 60_000,
             plugin_max_upload_bytes: 64 << 20,
             plugin_max_timeout_ms: 30_000,
             plugin_max_memory_mib: 256,
@@ -209,6 +218,15 @@ impl Config {
             return invalid(
                 "UPWARD_WEBHOOK_RETENTION_DAYS",
                 "retention and disable-after must be positive",
+            );
+        }
+        if self.timed_events_interval_ms < 10 {
+            return invalid("UPWARD_TIMED_EVENTS_INTERVAL_MS", "must be at least 10");
+        }
+        if self.session_upcoming_hours > 24 * 365 || self.programme_ending_soon_days > 3650 {
+            return invalid(
+                "UPWARD_SESSION_UPCOMING_HOURS",
+                "lead times must be under a year (ten for programmes)",
             );
         }
         if self.issuer.trim().is_empty() {

@@ -1,5 +1,5 @@
 //! Background work of one instance: the webhook dispatcher (and, with Redis, the relay of other instances'
-//! wake-ups), rotating signing keys when due, pruning expired idempotency records and old webhook deliveries, and
+//! wake-ups), time-based lifecycle events, rotating signing keys when due, pruning expired idempotency records and old webhook deliveries, and
 //! failing matching runs and finishing plugin compiles a stopped instance left behind. Each task is safe to run on
 //! many instances at once.
 
@@ -37,6 +37,7 @@ impl Jobs {
                 )));
             }
         }
+        handles.push(tokio::spawn(timed_events(state.clone(), stopped.clone())));
         handles.push(tokio::spawn(housekeeping(state, stopped)));
         Jobs { stop, handles }
     }
@@ -45,6 +46,31 @@ impl Jobs {
         let _ = self.stop.send(true);
         for handle in self.handles {
             let _ = handle.await;
+        }
+    }
+}
+
+/// Emits the time-based lifecycle events as they come due, then wakes the dispatchers.
+async fn timed_events(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) {
+    let period = Duration::from_millis(state.config.timed_events_interval_ms);
+    let leads = crate::domain::timed_events::Leads {
+        session_upcoming: chrono::Duration::hours(state.config.session_upcoming_hours as i64),
+        programme_ending_days: state.config.programme_ending_soon_days as i64,
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        match crate::domain::timed_events::emit_due(&state.db, leads, crate::store::now()).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(emitted = n, "emitted time-based events");
+                state.webhooks.wake();
+            }
+            Err(e) => tracing::warn!(error = %e, "emitting time-based events failed"),
         }
     }
 }

@@ -12,5 +12,6 @@ mod participants;
 mod plugins;
 mod programmes;
 mod tenancy;
+mod timed_events;
 mod visibility;
 mod webhooks;

@@ -26,6 +26,65 @@ on_every_backend!(
     events_committed_before_a_stop_are_delivered_after_the_restart,
 );
 
+/// With Redis (and PostgreSQL), instances share delivery: an API-only instance's events reach the receiver at once
+/// through another instance's dispatcher (woken through Redis, not its 10-second poll), and two dispatchers on one
+/// database deliver a burst from both instances once each — none lost, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_share_delivery_through_redis() {
+    let (Some(backend), Some(redis)) = (Backend::postgres(), upward_tests::redis_url()) else {
+        eprintln!("UPWARD_TEST_DATABASE_URL and UPWARD_TEST_REDIS_URL are not both set: skipped");
+        return;
+    };
+    let database = std::sync::Arc::new(TestDatabase::create(&backend).await);
+    let mut config = upward_tests::test_config(&database.url);
+    with_fast_webhooks(&mut config);
+    config.redis_url = Some(redis);
+    config.webhook_poll_interval_ms = 10_000;
+    let mut api_only = config.clone();
+    api_only.webhook_dispatcher = false;
+    let delivering = TestApp::spawn_on(database.clone(), config.clone()).await;
+    let serving = TestApp::spawn_on(database.clone(), api_only).await;
+    let receiver = Receiver::start().await;
+    let acme = serving.org("Acme").await;
+    endpoint(
+        &serving,
+        &acme.token,
+        &receiver.url("/hooks"),
+        json!(["participant.created"]),
+    )
+    .await;
+    // Give the delivering instance's subscription a moment to be in place.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    serving.person(&acme.token, "first@acme.test", 2).await;
+    let started = std::time::Instant::now();
+    receiver.wait_for(1, Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "woken through Redis, not by the poll"
+    );
+
+    // Both instances deliver now; a burst through both.
+    let second = TestApp::spawn_on(database.clone(), config).await;
+    let writes = (0..60).map(|i| {
+        let app = if i % 2 == 0 { &delivering } else { &second };
+        let token = acme.token.clone();
+        async move { app.person(&token, &format!("p{i}@acme.test"), 2).await }
+    });
+    futures_util::future::join_all(writes).await;
+    let received = receiver.wait_for(61, SOON).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = receiver.received();
+    let mut ids: Vec<&str> = all.iter().map(|r| r.header("webhook-id")).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 61, "every event delivered");
+    assert_eq!(all.len(), 61, "and none twice ({} arrived)", received.len());
+    for app in [&delivering, &serving, &second] {
+        app.stop().await;
+    }
+}
+
 /// A documentation address (TEST-NET-3): public as far as the guard is concerned, an IP literal so the check needs
 /// no DNS, and nobody's real server.
 const PUBLIC: &str = "https://203.0.113.10/upward-hooks";

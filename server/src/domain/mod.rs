@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod programmes;
 pub mod sessions;
 pub mod surveys;
+pub mod timed_events;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 

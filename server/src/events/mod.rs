@@ -72,6 +72,8 @@ catalogue! {
     ProgrammeUpdated(Programme) => "programme.updated", "Programme", "A programme's settings changed.";
     ProgrammeStateChanged(Programme) => "programme.state_changed", "Programme",
         "A programme moved to another state (`data.state`).";
+    ProgrammeEndingSoon(Programme) => "programme.ending_soon", "Programme",
+        "A running programme ends soon (`data.ends_on`, 14 days ahead by default); sent once per end date.";
     ProgrammeGroundRulesChanged(Programme) => "programme.ground_rules_changed", "Programme",
         "The ground rules changed after pairs agreed to them: a new `ground_rules_version` every pair must agree to.";
     EnrolmentCreated(Enrolment) => "enrolment.created", "Enrolment", "A participant enrolled as a mentor or a mentee.";
@@ -86,7 +88,11 @@ catalogue! {
     PairResumed(Pair) => "pair.resumed", "Pair", "A paused pair is active again.";
     PairCompleted(Pair) => "pair.completed", "Pair", "A pair completed its mentoring relationship.";
     PairDissolved(Pair) => "pair.dissolved", "Pair", "A pair was dissolved (`data.state_reason` says why).";
+    PairAtRisk(Pair) => "pair.at_risk", "Pair",
+        "An active pair became at risk (`data.commitment.risk_reasons`); sent once until it recovers.";
     SessionScheduled(Session) => "session.scheduled", "Session", "A pair scheduled a session.";
+    SessionUpcoming(Session) => "session.upcoming", "Session",
+        "A scheduled session starts soon (24 hours ahead by default); sent once per start time.";
     SessionRescheduled(Session) => "session.rescheduled", "Session", "A scheduled session's time, mode, place or agenda changed.";
     SessionCompleted(Session) => "session.completed", "Session", "A session took place.";
     SessionCancelled(Session) => "session.cancelled", "Session",

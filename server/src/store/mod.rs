@@ -16,6 +16,7 @@ pub mod participants;
 pub mod plugins;
 pub mod programmes;
 pub mod surveys;
+pub mod timed_notices;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 
