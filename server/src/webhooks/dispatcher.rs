@@ -40,9 +40,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// How long a claim holds: a batch's requests run at once, so one timeout plus a margin.
+    /// How long a claim holds: a batch's requests run at once, so one timeout plus a margin for the database.
     fn lease(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.timeout + Duration::from_secs(30)).unwrap_or(chrono::Duration::minutes(1))
+        chrono::Duration::from_std(self.timeout + Duration::from_secs(10)).unwrap_or(chrono::Duration::minutes(1))
     }
 }
 
