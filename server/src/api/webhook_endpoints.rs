@@ -40,7 +40,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 ///
 /// Registers a URL for the organisation's events (all of them, or those `event_types` names: exact types or
 /// wildcards such as `pair.*`). The URL must be `https` and resolve only to public addresses (`422 url_refused`
-/// otherwise). The answer holds the signing `secret`, shown this once. Emits `webhook_endpoint.created`.
+/// otherwise). The answer holds the signing `secret`, shown this once. At most 100 endpoints per organisation
+/// (`409 too_many_endpoints`). Emits `webhook_endpoint.created`.
 #[utoipa::path(
     operation_id = "create_webhook_endpoint",
     tag = "Webhooks",
@@ -48,7 +49,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response instead of creating twice (kept 24 h)")),
     responses(
         (status = 201, description = "Created, with its signing secret", body = EndpointWithSecret, headers(("ETag" = String), ("Location" = String))),
-        BodyErrors, IdempotencyErrors, AuthErrors,
+        BodyErrors, ConflictErrors, IdempotencyErrors, AuthErrors,
     ),
     security(("bearer" = []))
 )]

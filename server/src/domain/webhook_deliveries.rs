@@ -128,7 +128,9 @@ pub struct WebhookTest {
 /// Creates a delivery of `event` for every enabled endpoint of the organisation that subscribes to it, in the
 /// event's transaction. Called by the event append only.
 pub async fn fan_out<C: ConnectionTrait>(scope: &Scope<'_, C>, event: &Event) -> store::StoreResult<()> {
-    let endpoints = scope.webhook_endpoints(None, 1_000).await?;
+    let endpoints = scope
+        .webhook_endpoints(None, super::webhook_endpoints::MAX_ENDPOINTS as u64)
+        .await?;
     let deliveries: Vec<NewDelivery> = endpoints
         .iter()
         .filter(|e| e.enabled && event.event_type != TEST_EVENT && e.subscribes_to(&event.event_type))

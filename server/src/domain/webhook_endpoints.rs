@@ -16,6 +16,9 @@ use crate::events::{self, CATALOGUE, EventPayload};
 use crate::store::{self, Scope};
 use crate::webhooks::signer;
 
+/// The most endpoints one organisation may have (every event is matched against each of them in its transaction).
+pub const MAX_ENDPOINTS: usize = 100;
+
 /// How long a rotated-out secret keeps signing next to the new one.
 pub const ROTATION_GRACE: Duration = Duration::hours(24);
 
@@ -251,6 +254,12 @@ pub async fn create<C: ConnectionTrait>(
     checked: CheckedCreate,
 ) -> DomainResult<EndpointWithSecret> {
     let CheckedCreate { cmd, url } = checked;
+    if scope.webhook_endpoints(None, MAX_ENDPOINTS as u64).await?.len() >= MAX_ENDPOINTS {
+        return Err(DomainError::Conflict {
+            code: "too_many_endpoints",
+            message: format!("an organisation may have at most {MAX_ENDPOINTS} webhook endpoints"),
+        });
+    }
     let mut v = Violations::default();
     let now = store::now();
     let endpoint = WebhookEndpoint {

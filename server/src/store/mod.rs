@@ -57,6 +57,10 @@ impl From<DbErr> for StoreError {
         if let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() {
             return StoreError::UniqueViolation(message);
         }
+        // SQLite's "database is locked" (SQLITE_BUSY): another process's write got in first; a retry will do.
+        if err.to_string().contains("database is locked") {
+            return StoreError::Unavailable(err.to_string());
+        }
         match &err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(err.to_string()),
             _ => StoreError::Other(DbErrWrapper(err)),

@@ -46,6 +46,14 @@ pub struct Target {
     pub failing_since: Option<DateTime<Utc>>,
 }
 
+/// An attempt of a claimed delivery and the delivery's next state.
+pub struct Outcome<'a> {
+    pub claimed: &'a Claimed,
+    pub attempt: AttemptRecord,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
 /// What the dispatcher writes after an attempt.
 pub struct AttemptRecord {
     pub attempted_at: DateTime<Utc>,
@@ -236,47 +244,61 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         Ok(())
     }
 
-    /// Records an attempt of a claimed delivery and moves the delivery on — if the lease is still ours (a lease that
-    /// expired and was claimed again belongs to the other dispatcher; the attempt is still logged).
-    pub async fn record_attempt(
-        &self,
-        claimed: &Claimed,
-        attempt: &AttemptRecord,
-        status: DeliveryStatus,
-        next_attempt_at: Option<DateTime<Utc>>,
-    ) -> StoreResult<()> {
-        webhook_attempt::Entity::insert(webhook_attempt::ActiveModel {
+    /// Records a batch's attempts and moves each delivery on — if the lease is still ours (a lease that expired and
+    /// was claimed again belongs to the other dispatcher; the attempt is still logged). One insert for the attempts and
+    /// one update per distinct next state (all the successes of a batch share one).
+    pub async fn record_attempts(&self, outcomes: &[Outcome<'_>]) -> StoreResult<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let rows = outcomes.iter().map(|o| webhook_attempt::ActiveModel {
             id: Set(super::new_id()),
-            delivery_id: Set(claimed.id),
+            delivery_id: Set(o.claimed.id),
             organisation_id: Set(self.organisation_id),
-            endpoint_id: Set(claimed.endpoint_id),
-            attempted_at: Set(attempt.attempted_at),
-            response_status: Set(attempt.response_status.map(i32::from)),
-            latency_ms: Set(attempt.latency_ms.min(i32::MAX as u32) as i32),
-            response_body: Set(attempt.response_body.clone()),
-            error: Set(attempt.error.clone()),
-        })
-        .exec_without_returning(self.conn)
-        .await?;
-        webhook_delivery::Entity::update_many()
-            .col_expr(webhook_delivery::Column::Status, Expr::value(status.as_str()))
-            .col_expr(
-                webhook_delivery::Column::AttemptCount,
-                Expr::value(claimed.attempt_count + 1),
-            )
-            .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(next_attempt_at))
-            .col_expr(
-                webhook_delivery::Column::LeasedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(webhook_delivery::Column::LeaseId, Expr::value(Option::<Uuid>::None))
-            .col_expr(webhook_delivery::Column::OneShot, Expr::value(false))
-            .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(super::now()))
-            .filter(webhook_delivery::Column::OrganisationId.eq(self.organisation_id))
-            .filter(webhook_delivery::Column::Id.eq(claimed.id))
-            .filter(webhook_delivery::Column::LeaseId.eq(claimed.lease_id))
-            .exec(self.conn)
+            endpoint_id: Set(o.claimed.endpoint_id),
+            attempted_at: Set(o.attempt.attempted_at),
+            response_status: Set(o.attempt.response_status.map(i32::from)),
+            latency_ms: Set(o.attempt.latency_ms.min(i32::MAX as u32) as i32),
+            response_body: Set(o.attempt.response_body.clone()),
+            error: Set(o.attempt.error.clone()),
+        });
+        webhook_attempt::Entity::insert_many(rows)
+            .exec_without_returning(self.conn)
             .await?;
+        let now = super::now();
+        // (next state, when due, lease) → the deliveries that move to it.
+        type Group = (DeliveryStatus, Option<DateTime<Utc>>, Uuid, Vec<Uuid>);
+        let mut groups: Vec<Group> = Vec::new();
+        for o in outcomes {
+            match groups
+                .iter_mut()
+                .find(|g| g.0 == o.status && g.1 == o.next_attempt_at && g.2 == o.claimed.lease_id)
+            {
+                Some(group) => group.3.push(o.claimed.id),
+                None => groups.push((o.status, o.next_attempt_at, o.claimed.lease_id, vec![o.claimed.id])),
+            }
+        }
+        for (status, next_attempt_at, lease_id, ids) in groups {
+            webhook_delivery::Entity::update_many()
+                .col_expr(webhook_delivery::Column::Status, Expr::value(status.as_str()))
+                .col_expr(
+                    webhook_delivery::Column::AttemptCount,
+                    Expr::col(webhook_delivery::Column::AttemptCount).add(1),
+                )
+                .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(next_attempt_at))
+                .col_expr(
+                    webhook_delivery::Column::LeasedUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(webhook_delivery::Column::LeaseId, Expr::value(Option::<Uuid>::None))
+                .col_expr(webhook_delivery::Column::OneShot, Expr::value(false))
+                .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now))
+                .filter(webhook_delivery::Column::OrganisationId.eq(self.organisation_id))
+                .filter(webhook_delivery::Column::Id.is_in(ids))
+                .filter(webhook_delivery::Column::LeaseId.eq(lease_id))
+                .exec(self.conn)
+                .await?;
+        }
         Ok(())
     }
 

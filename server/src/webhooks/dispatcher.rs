@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::StreamExt;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -19,8 +20,15 @@ use super::sender::{AttemptResult, Sender};
 use super::signer;
 use crate::domain::webhook_deliveries::{self, DeliveryStatus, Next};
 use crate::events::Event;
-use crate::store::webhook_deliveries::{AttemptRecord, Claimed, Target};
+use crate::store::webhook_deliveries::{AttemptRecord, Claimed, Outcome, Target};
 use crate::store::{Db, Scope, StoreResult, webhook_endpoints::signing_secrets};
+
+/// The least time between two looks for endpoints with due work, when no worker runs and when some do (they drain
+/// their endpoints meanwhile; the look only finds endpoints that had nothing due).
+const DISCOVERY_SPACING: Duration = Duration::from_millis(5);
+const BUSY_DISCOVERY_SPACING: Duration = Duration::from_millis(50);
+/// Rounds of `endpoint_concurrency` requests a healthy endpoint's batch holds.
+const BATCH_ROUNDS: usize = 5;
 
 /// How the dispatcher behaves; from the server configuration.
 #[derive(Clone, Debug)]
@@ -40,9 +48,10 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// How long a claim holds: a batch's requests run at once, so one timeout plus a margin for the database.
-    fn lease(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.timeout + Duration::from_secs(10)).unwrap_or(chrono::Duration::minutes(1))
+    /// How long a claim of `rounds` rounds of requests holds: a timeout per round, plus a margin for the database.
+    fn lease(&self, rounds: usize) -> chrono::Duration {
+        chrono::Duration::from_std(self.timeout * rounds as u32 + Duration::from_secs(10))
+            .unwrap_or(chrono::Duration::minutes(5))
     }
 }
 
@@ -71,7 +80,12 @@ pub async fn run(db: Db, settings: Settings, wake: Arc<Notify>, mut stopped: wat
         }
         while workers.try_join_next().is_some() {}
         tokio::select! {
-            _ = wake.notified() => {}
+            _ = wake.notified() => {
+                // Under a stream of writes every commit wakes us: look at most every few milliseconds (running
+                // workers keep draining their endpoints meanwhile).
+                let busy = shared.active.lock().map(|a| !a.is_empty()).unwrap_or(false);
+                tokio::time::sleep(if busy { BUSY_DISCOVERY_SPACING } else { DISCOVERY_SPACING }).await;
+            }
             _ = tokio::time::sleep(shared.settings.poll_interval) => {}
             _ = stopped.changed() => break,
         }
@@ -89,13 +103,26 @@ struct Shared {
     wake: Arc<Notify>,
 }
 
-/// Delivers one endpoint's due deliveries, batch after batch, until none is due.
+/// Delivers one endpoint's due deliveries, batch after batch, until none is due. A batch's attempts are recorded
+/// while the next batch is sent (at most one recording outstanding), so the database round trips overlap the HTTP.
 async fn worker(shared: Arc<Shared>, endpoint_id: Uuid) {
     let mut limiter = RateLimiter::default();
+    let mut recording: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        match batch(&shared, endpoint_id, &mut limiter).await {
-            Ok(0) => break,
-            Ok(_) => {}
+        let step = batch(&shared, endpoint_id, &mut limiter).await;
+        if let Some(previous) = recording.take() {
+            let _ = previous.await;
+        }
+        match step {
+            Ok(Some(sent)) => {
+                let shared = shared.clone();
+                recording = Some(tokio::spawn(async move {
+                    if let Err(e) = record(&shared, sent).await {
+                        tracing::warn!(error = %e, endpoint_id = %endpoint_id, "recording webhook attempts failed");
+                    }
+                }));
+            }
+            Ok(None) => break,
             Err(e) => {
                 tracing::warn!(error = %e, endpoint_id = %endpoint_id, "a webhook delivery batch failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -103,39 +130,68 @@ async fn worker(shared: Arc<Shared>, endpoint_id: Uuid) {
             }
         }
     }
+    if let Some(previous) = recording {
+        let _ = previous.await;
+    }
     if let Ok(mut active) = shared.active.lock() {
         active.remove(&endpoint_id);
     }
 }
 
-/// One batch: lease, send at once, record. Answers how many deliveries it handled.
-async fn batch(shared: &Shared, endpoint_id: Uuid, limiter: &mut RateLimiter) -> StoreResult<usize> {
+/// A batch that was sent, waiting to be recorded.
+struct Sent {
+    target: Target,
+    claimed: Vec<Claimed>,
+    results: Vec<Option<(chrono::DateTime<Utc>, AttemptResult)>>,
+}
+
+/// One batch: lease, send (`endpoint_concurrency` at a time). `None` when nothing was due. A healthy endpoint gets
+/// batches of several rounds of requests (fewer database round trips per delivery); a failing one, a single round.
+async fn batch(shared: &Shared, endpoint_id: Uuid, limiter: &mut RateLimiter) -> StoreResult<Option<Sent>> {
     let settings = &shared.settings;
     let Some(target) = shared.db.delivery_target(endpoint_id).await? else {
         // Deleted: its deliveries went with it.
-        return Ok(0);
+        return Ok(None);
     };
-    let mut limit = settings.endpoint_concurrency.max(1);
+    let concurrency = settings.endpoint_concurrency.max(1);
+    let rounds = if target.failing_since.is_some() {
+        1
+    } else {
+        BATCH_ROUNDS
+    };
+    let mut limit = concurrency * rounds;
     if let Some(rate) = target.endpoint.rate_limit {
         limit = limiter.take(rate, limit).await;
     }
-    let lease_until = crate::store::now() + settings.lease();
+    let lease_until = crate::store::now() + settings.lease(limit.div_ceil(concurrency));
     let claimed = shared
         .db
         .claim_deliveries(endpoint_id, lease_until, limit as u64)
         .await?;
     if claimed.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     let event_ids: Vec<Uuid> = claimed.iter().map(|c| c.event_id).collect();
     let events = shared.db.delivery_events(&event_ids).await?;
-    let sends = claimed.iter().map(|c| {
-        let event = events.iter().find(|e| e.id == c.event_id);
-        send(shared, &target, event)
-    });
-    let results = futures_util::future::join_all(sends).await;
-    record(shared, &target, &claimed, results).await?;
-    Ok(claimed.len())
+    let results = {
+        let target = &target;
+        let events = &events;
+        let claimed = &claimed;
+        // By index: a closure over `&Claimed` items trips the spawn's `Send` check (higher-ranked lifetimes).
+        futures_util::stream::iter(0..claimed.len())
+            .map(move |i| {
+                let event = events.iter().find(|e| e.id == claimed[i].event_id);
+                send(shared, target, event)
+            })
+            .buffered(concurrency)
+            .collect::<Vec<_>>()
+            .await
+    };
+    Ok(Some(Sent {
+        target,
+        claimed,
+        results,
+    }))
 }
 
 /// One attempt; `None` when it was not made (the endpoint is disabled).
@@ -181,12 +237,13 @@ async fn send(
 
 /// Records a batch's attempts, moves each delivery on, and keeps the endpoint's health — disabling it on 410 Gone or
 /// after failing for `disable_after` — all in one transaction.
-async fn record(
-    shared: &Shared,
-    target: &Target,
-    claimed: &[Claimed],
-    results: Vec<Option<(chrono::DateTime<Utc>, AttemptResult)>>,
-) -> StoreResult<()> {
+async fn record(shared: &Shared, sent: Sent) -> StoreResult<()> {
+    let Sent {
+        target,
+        claimed,
+        results,
+    } = sent;
+    let target = &target;
     let settings = &shared.settings;
     let txn = shared.db.begin().await?;
     let scope = Scope::new(&txn, target.organisation_id);
@@ -195,6 +252,7 @@ async fn record(
     let mut any_failure = false;
     let mut gone = false;
     let mut disabled = None;
+    let mut outcomes = Vec::with_capacity(claimed.len());
     for (c, result) in claimed.iter().zip(results) {
         let (record, next) = match result {
             None => (
@@ -235,8 +293,14 @@ async fn record(
             Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
             Next::Failed => (DeliveryStatus::Failed, None),
         };
-        scope.record_attempt(c, &record, status, next_at).await?;
+        outcomes.push(Outcome {
+            claimed: c,
+            attempt: record,
+            status,
+            next_attempt_at: next_at,
+        });
     }
+    scope.record_attempts(&outcomes).await?;
     if any_success {
         if target.failing_since.is_some() {
             scope.set_endpoint_failing(target.endpoint.id, None).await?;
