@@ -10,6 +10,7 @@ mod m20261122_000004_matching_runs;
 mod m20261122_000005_plugins;
 mod m20261122_000006_webhooks;
 mod m20261122_000007_timed_notices;
+mod m20261123_000008_survey_scores;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_plugins::Migration),
             Box::new(m20261122_000006_webhooks::Migration),
             Box::new(m20261122_000007_timed_notices::Migration),
+            Box::new(m20261123_000008_survey_scores::Migration),
         ]
     }
 }

@@ -79,6 +79,8 @@ pub struct Config {
     pub programme_ending_soon_days: u64,
     /// How often time-based events (upcoming sessions, ending programmes, pairs at risk) are looked for.
     pub timed_events_interval_ms: u64,
+    /// How often stale plugin survey scores are looked for and computed.
+    pub survey_scoring_interval_ms: u64,
     /// Largest plugin component accepted, in bytes (components built from Python or JavaScript are 10–20 MB).
     pub plugin_max_upload_bytes: usize,
     /// Platform maximums of the per-invocation limits an organisation may set.
@@ -122,6 +124,7 @@ impl Default for Config {
             session_upcoming_hours: 24,
             programme_ending_soon_days: 14,
             timed_events_interval_ms: 60_000,
+            survey_scoring_interval_ms: 2_000,
             plugin_max_upload_bytes: 64 << 20,
             plugin_max_timeout_ms: 30_000,
             plugin_max_memory_mib: 256,
@@ -219,6 +222,9 @@ impl Config {
                 "UPWARD_WEBHOOK_RETENTION_DAYS",
                 "retention and disable-after must be positive",
             );
+        }
+        if self.survey_scoring_interval_ms < 10 {
+            return invalid("UPWARD_SURVEY_SCORING_INTERVAL_MS", "must be at least 10");
         }
         if self.timed_events_interval_ms < 10 {
             return invalid("UPWARD_TIMED_EVENTS_INTERVAL_MS", "must be at least 10");

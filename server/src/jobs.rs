@@ -1,5 +1,5 @@
 //! Background work of one instance: the webhook dispatcher (and, with Redis, the relay of other instances'
-//! wake-ups), time-based lifecycle events, rotating signing keys when due, pruning expired idempotency records and old webhook deliveries, and
+//! wake-ups), time-based lifecycle events, plugin survey scores, rotating signing keys when due, pruning expired idempotency records and old webhook deliveries, and
 //! failing matching runs and finishing plugin compiles a stopped instance left behind. Each task is safe to run on
 //! many instances at once.
 
@@ -38,6 +38,7 @@ impl Jobs {
             }
         }
         handles.push(tokio::spawn(timed_events(state.clone(), stopped.clone())));
+        handles.push(tokio::spawn(survey_scoring(state.clone(), stopped.clone())));
         handles.push(tokio::spawn(housekeeping(state, stopped)));
         Jobs { stop, handles }
     }
@@ -46,6 +47,22 @@ impl Jobs {
         let _ = self.stop.send(true);
         for handle in self.handles {
             let _ = handle.await;
+        }
+    }
+}
+
+/// Computes stale plugin survey scores off the request path.
+async fn survey_scoring(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(state.config.survey_scoring_interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        match crate::domain::survey_scores::compute_due(&state.db, state.plugins.clone(), &state.config).await {
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "computing plugin survey scores failed"),
         }
     }
 }

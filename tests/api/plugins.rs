@@ -11,6 +11,7 @@ on_every_backend!(
     uploads_are_checked_before_anything_is_kept,
     a_dry_run_shows_the_output_and_hostile_plugins_are_contained,
     authors_dry_run_a_survey_scorer_and_an_hris_connector,
+    a_programme_scores_surveys_with_its_plugin_and_a_failing_scorer_loses_nothing,
 );
 
 const DEFAULT: &str = "name=default-matcher&version=0.1.0&kind=matcher";
@@ -658,4 +659,127 @@ async fn authors_dry_run_a_survey_scorer_and_an_hris_connector(backend: Backend)
         json!(["warn: refused a request to localhost: not in allowed_hosts"])
     );
     directory.stop(true).await;
+}
+
+/// Polls a survey's scores until the plugin's `state` is `want`.
+async fn plugin_scores(app: &TestApp, path: &str, token: &str, want: &str) -> Value {
+    for _ in 0..300 {
+        let (status, scores) = app.call(Method::GET, path, token, None).await;
+        assert_eq!(status, 200, "{scores}");
+        if scores["plugin"]["state"] == want {
+            return scores;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the plugin scores never became {want}");
+}
+
+async fn a_programme_scores_surveys_with_its_plugin_and_a_failing_scorer_loses_nothing(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.survey_scoring_interval_ms = 100).await;
+    let cohort = app.cohort().await;
+    let admin = cohort.org.token.clone();
+
+    // A scorer whose configuration it cannot read: a weight that is not a number (no schema to refuse it).
+    let manifest = json!({
+        "name": "weighted-survey-scorer", "version": "0.1.0", "kind": "survey_scorer",
+        "config": {"weights": {"useful": "heavy"}},
+    });
+    let scorer = ready_with_manifest(&app, &admin, &manifest, "weighted_survey_scorer").await;
+    let scorer_id = scorer["id"].as_str().unwrap().to_string();
+    let programme = format!("/v1/programmes/{}", cohort.programme);
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &programme,
+            &admin,
+            Some(&json!({"survey_scorer": "weighted-survey-scorer@0.1.0"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let survey = app
+        .ok(
+            &format!("{programme}/surveys"),
+            &cohort.manager.token,
+            json!({"title": "After the session", "milestone": "after_each_session",
+                   "questions": [{"id": "recommend", "kind": "nps", "prompt": "Would you recommend the programme?"},
+                                 {"id": "useful", "kind": "likert", "prompt": "How useful was the session?"}]}),
+            201,
+        )
+        .await;
+    let scores_path = format!("{programme}/surveys/{}/scores", survey["id"].as_str().unwrap());
+
+    // A session held: both sides are asked, and both answer.
+    let session = app.session(&cohort.pair, &cohort.mentor.token, -2).await;
+    app.ok(
+        &format!("/v1/sessions/{session}/complete"),
+        &cohort.mentee.token,
+        json!({"actual_duration_minutes": 50, "topics_discussed": ["AI tools"]}),
+        200,
+    )
+    .await;
+    for (who, recommend, useful) in [(&cohort.mentee, 10, 5), (&cohort.mentor, 6, 3)] {
+        let (_, requests) = app.call(Method::GET, "/v1/survey-requests", &who.token, None).await;
+        let request = requests["data"][0]["id"].as_str().unwrap().to_string();
+        app.ok(
+            &format!("/v1/survey-requests/{request}/response"),
+            &who.token,
+            json!({"answers": [{"question_id": "recommend", "value": recommend},
+                               {"question_id": "useful", "value": useful}]}),
+            201,
+        )
+        .await;
+    }
+
+    // The scorer fails: both responses are stored and scored by the built-in scorer; the failure is visible.
+    let failed = plugin_scores(&app, &scores_path, &admin, "failed").await;
+    assert_eq!(failed["responses"], 2);
+    assert_eq!(failed["scores"][0]["name"], "nps.recommend");
+    assert_eq!(failed["plugin"]["scorer"], "weighted-survey-scorer@0.1.0");
+    assert_eq!(failed["plugin"]["scores"], json!([]));
+    assert!(
+        failed["plugin"]["error"].as_str().unwrap().contains("returned_error"),
+        "{failed}"
+    );
+
+    // The configuration fixed: the scores are computed again, from both responses.
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/plugins/{scorer_id}"),
+            &admin,
+            Some(&json!({"config": {"weights": {"useful": 3}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let fresh = plugin_scores(&app, &scores_path, &admin, "fresh").await;
+    let plugin = &fresh["plugin"];
+    assert_eq!(plugin["responses"], 2);
+    assert_eq!(plugin["error"], Value::Null);
+    // recommend scaled (100 + 60) / 2 = 80, weight 1; useful (100 + 50) / 2 = 75, weight 3 → 305 / 4.
+    assert_eq!(plugin["scores"][0]["name"], "composite");
+    assert_eq!(plugin["scores"][0]["value"], 76.25);
+    assert!(plugin["computed_at"].is_string());
+    // Built-in scores stay beside them.
+    assert_eq!(fresh["scorer"], "builtin");
+    assert_eq!(fresh["scores"][0]["value"], 0.0, "NPS: one promoter, one detractor");
+
+    // Every computation is an invocation on the plugin's record.
+    let (_, invocations) = app
+        .call(
+            Method::GET,
+            &format!("/v1/plugins/{scorer_id}/invocations"),
+            &admin,
+            None,
+        )
+        .await;
+    let runs: Vec<(&str, &str)> = invocations["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["purpose"] == "survey_scores")
+        .map(|i| (i["outcome"].as_str().unwrap(), i["subject_id"].as_str().unwrap()))
+        .collect();
+    assert!(runs.iter().any(|(o, _)| *o == "returned_error"), "{runs:?}");
+    assert!(runs.iter().any(|(o, _)| *o == "ok"), "{runs:?}");
+    assert!(runs.iter().all(|(_, s)| *s == survey["id"].as_str().unwrap()));
 }

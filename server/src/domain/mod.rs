@@ -15,6 +15,7 @@ pub mod participants;
 pub mod plugins;
 pub mod programmes;
 pub mod sessions;
+pub mod survey_scores;
 pub mod surveys;
 pub mod timed_events;
 pub mod webhook_deliveries;

@@ -395,6 +395,9 @@ pub async fn update<C: ConnectionTrait>(
         return Err(DomainError::PreconditionFailed);
     }
     events::append(scope, EventPayload::PluginUpdated(next.clone())).await?;
+    if next.config != current.config {
+        super::survey_scores::on_plugin_changed(scope, &next.reference).await?;
+    }
     Ok(next)
 }
 
@@ -725,7 +728,7 @@ pub async fn resume_stalled(db: &Db, host: Arc<Host>, after: chrono::Duration) -
 }
 
 /// The compiled component of a ready release: from memory, from disk, or compiled now from its stored bytes.
-async fn loaded<C: ConnectionTrait>(
+pub(crate) async fn loaded<C: ConnectionTrait>(
     scope: &Scope<'_, C>,
     host: &Arc<Host>,
     plugin: &Plugin,

@@ -577,6 +577,9 @@ pub async fn update<C: ConnectionTrait>(
     }
     let saved = save(scope, &current, next).await?;
     events::append(scope, EventPayload::ProgrammeUpdated(saved.clone())).await?;
+    if saved.survey_scorer != current.survey_scorer {
+        super::survey_scores::on_scorer_changed(scope, &saved).await?;
+    }
     if rules_changed {
         events::append(scope, EventPayload::ProgrammeGroundRulesChanged(saved.clone())).await?;
     }

@@ -269,12 +269,15 @@ pub struct Score {
 }))]
 pub struct SurveyScores {
     pub survey_id: Uuid,
-    /// The scorer that produced `scores`.
+    /// The scorer that produced `scores`: always the built-in one (NPS, "would recommend" share, means, shares).
     #[schema(example = "builtin")]
     pub scorer: String,
     pub requests: u64,
     pub responses: u64,
     pub scores: Vec<Score>,
+    /// The scores of the programme's survey-scorer plugin, when its `survey_scorer` names one (computed in the
+    /// background after each response; see `state`).
+    pub plugin: Option<super::survey_scores::PluginScores>,
 }
 
 /// Turns a survey's answer counts into named scores. One implementation is built in; an organisation's plugin can
@@ -468,12 +471,17 @@ pub async fn scores<C: ConnectionTrait>(
     let survey = get(scope, actor, programme_id, id).await?;
     let tally = scope.survey_tally(id).await?;
     let requests = scope.count_survey_requests(id).await?;
+    let plugin = match scope.programme(programme_id).await? {
+        Some(programme) => super::survey_scores::view(scope, &programme, id).await?,
+        None => None,
+    };
     Ok(SurveyScores {
         survey_id: id,
         scorer: scorer.name().to_string(),
         requests,
         responses: tally.responses,
         scores: scorer.score(&survey, &tally),
+        plugin,
     })
 }
 
@@ -560,6 +568,7 @@ pub async fn respond<C: ConnectionTrait>(
         return Err(already_answered());
     }
     scope.insert_answers(&request, &answers).await?;
+    super::survey_scores::on_response(scope, request.survey_id, request.programme_id).await?;
     let answered = SurveyRequest {
         state: RequestState::Answered,
         answered_at: Some(now),

@@ -417,3 +417,29 @@ pub mod timed_notice {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod survey_score {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "survey_scores")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub survey_id: Uuid,
+        pub organisation_id: Uuid,
+        pub programme_id: Uuid,
+        pub state: String,
+        pub generation: i32,
+        pub scorer: Option<String>,
+        pub scores: Option<Json>,
+        pub responses: i64,
+        pub error: Option<String>,
+        pub computed_at: Option<DateTimeUtc>,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -15,6 +15,7 @@ pub mod pairs;
 pub mod participants;
 pub mod plugins;
 pub mod programmes;
+pub mod survey_scores;
 pub mod surveys;
 pub mod timed_notices;
 pub mod webhook_deliveries;
