@@ -139,6 +139,8 @@ pub fn test_config(database_url: &str) -> Config {
         log: "warn".into(),
         // Compiled plugins in memory only: each test starts cold.
         plugin_cache_dir: String::new(),
+        // A fixed key: no key file written beside the tests.
+        secrets_key: Some("dXB3YXJkLXRlc3Qtc2VjcmV0cy1rZXktMzItYnl0ZXM=".into()),
         ..Config::default()
     }
 }

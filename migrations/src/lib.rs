@@ -11,6 +11,7 @@ mod m20261122_000005_plugins;
 mod m20261122_000006_webhooks;
 mod m20261122_000007_timed_notices;
 mod m20261123_000008_survey_scores;
+mod m20261123_000009_hris_connections;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_webhooks::Migration),
             Box::new(m20261122_000007_timed_notices::Migration),
             Box::new(m20261123_000008_survey_scores::Migration),
+            Box::new(m20261123_000009_hris_connections::Migration),
         ]
     }
 }

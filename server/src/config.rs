@@ -53,6 +53,10 @@ pub struct Config {
     pub idp_jwks_min_refresh_seconds: u64,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_retention_hours: u64,
+    /// The key sealing secrets at rest (HRIS connection secrets): base64 of 32 bytes. Unset: the key file.
+    pub secrets_key: Option<String>,
+    /// Where the secrets key is kept when `secrets_key` is unset (created, owner-only, on first start).
+    pub secrets_key_file: String,
     /// Where compiled plugins are kept across restarts (empty: memory only).
     pub plugin_cache_dir: String,
     /// Let webhook endpoints target `http` URLs and private, loopback or link-local addresses (tests, on-premises).
@@ -111,6 +115,8 @@ impl Default for Config {
             idp_jwks_cache_seconds: 600,
             idp_jwks_min_refresh_seconds: 5,
             idempotency_retention_hours: 24,
+            secrets_key: None,
+            secrets_key_file: "upward-secrets.key".into(),
             plugin_cache_dir: "upward-plugin-cache".into(),
             webhook_allow_private_targets: false,
             webhook_dispatcher: true,
@@ -222,6 +228,16 @@ impl Config {
                 "UPWARD_WEBHOOK_RETENTION_DAYS",
                 "retention and disable-after must be positive",
             );
+        }
+        if let Some(key) = &self.secrets_key {
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(key.trim());
+            if decoded.map(|k| k.len()) != Ok(32) {
+                return invalid(
+                    "UPWARD_SECRETS_KEY",
+                    "must be base64 of 32 bytes (e.g. `openssl rand -base64 32`)",
+                );
+            }
         }
         if self.survey_scoring_interval_ms < 10 {
             return invalid("UPWARD_SURVEY_SCORING_INTERVAL_MS", "must be at least 10");

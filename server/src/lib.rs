@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod matching;
 pub mod net;
 pub mod plugins;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod webhooks;
@@ -34,6 +35,8 @@ pub enum StartError {
     Redis { url: String, message: String },
     #[error("plugin host: {0}")]
     Plugins(String),
+    #[error("secrets: {0}")]
+    Secrets(#[from] secrets::SecretsError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: std::io::Error },
 }
@@ -107,6 +110,7 @@ impl Application {
             config.allow_insecure_urls,
         )
         .map_err(|e| StartError::Plugins(e.to_string()))?;
+        let secret_box = secrets::SecretBox::from_config(config.secrets_key.as_deref(), &config.secrets_key_file)?;
         let webhooks = webhooks::Wake::new(redis.clone());
         let config = Arc::new(config);
         let state = web::Data::new(api::AppState {
@@ -116,6 +120,7 @@ impl Application {
             redis,
             plugins: Arc::new(host),
             webhooks,
+            secrets: Arc::new(secret_box),
         });
 
         let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {

@@ -4,6 +4,7 @@
 mod auth;
 mod errors;
 mod events;
+mod hris;
 mod idempotency;
 mod identity_provider;
 mod matching;

@@ -548,7 +548,7 @@ async fn fake_directory() -> (u16, actix_web::dev::ServerHandle) {
 }
 
 /// Uploads a built example with its manifest (multipart), waits for it, and insists it is ready.
-async fn ready_with_manifest(app: &TestApp, token: &str, manifest: &Value, built: &str) -> Value {
+pub(crate) async fn ready_with_manifest(app: &TestApp, token: &str, manifest: &Value, built: &str) -> Value {
     let (content_type, body) = multipart(manifest, &built_plugin(built));
     let response = app
         .request(Method::POST, "/v1/plugins", token)

@@ -5,6 +5,7 @@ pub mod enrolments;
 pub mod events;
 pub mod extractors;
 pub mod health;
+pub mod hris_connections;
 pub mod idempotency;
 pub mod identity_provider;
 pub mod journal;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub plugins: Arc<crate::plugins::Host>,
     /// Wakes the webhook dispatchers after a write.
     pub webhooks: crate::webhooks::Wake,
+    /// Seals and opens secrets kept at rest.
+    pub secrets: Arc<crate::secrets::SecretBox>,
 }
 
 /// The check every administrative route makes.
@@ -96,6 +99,7 @@ own identity provider with `PUT /v1/identity-provider` so its tokens act as your
         (name = "Sessions", description = "A pair's meetings: schedule, reschedule, complete, cancel, no-show"),
         (name = "Notes and learnings", description = "Private notes of a pair; learnings, actions and stories"),
         (name = "Surveys", description = "Survey templates, milestone requests, answers and scores"),
+        (name = "HRIS", description = "Connections to the organisation's HR system through an hris-connector plugin: configuration, write-only secrets, schedule"),
         (name = "Webhooks", description = "Endpoints that receive the organisation's events, signed the Standard Webhooks way"),
         (name = "Identity provider", description = "Bring your own identity provider"),
         (name = "Events", description = "The event log: every change, in order"),
@@ -150,6 +154,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(matching::routes)
             .configure(plugins::routes)
             .configure(webhook_endpoints::routes)
+            .configure(hris_connections::routes)
             .configure(identity_provider::routes)
             .configure(events::routes),
     );

@@ -5,6 +5,7 @@
 //! [`Scope`]: crate::store::Scope
 
 pub mod enrolments;
+pub mod hris_connections;
 pub mod identity_providers;
 pub mod journal;
 pub mod matching_runs;

@@ -232,7 +232,7 @@ fn check_manifest(
 }
 
 /// Checks the schema is a JSON Schema and the configuration satisfies it.
-fn config_against_schema(v: &mut Violations, schema: &Value, config: &Value, schema_field: &str) {
+pub(crate) fn config_against_schema(v: &mut Violations, schema: &Value, config: &Value, schema_field: &str) {
     if !config.is_object() {
         v.add("config", "invalid_type", "must be a JSON object");
         return;
@@ -409,12 +409,13 @@ pub async fn delete<C: ConnectionTrait>(
 ) -> DomainResult<Plugin> {
     let plugin = scope.lock_plugin(id).await?.ok_or(DomainError::NotFound("plugin"))?;
     super::check_if_match(&plugin.etag(), if_match)?;
-    let users = scope.programmes_using_plugin(&plugin.reference).await?;
+    let mut users = scope.programmes_using_plugin(&plugin.reference).await?;
+    users.extend(super::hris_connections::using(scope, &plugin.reference).await?);
     if !users.is_empty() {
         return Err(DomainError::Conflict {
             code: "plugin_in_use",
             message: format!(
-                "{} is in use by programme(s) {}; point them at another policy first",
+                "{} is in use by programme(s) or HRIS connection(s) {}; point them at another release first",
                 plugin.reference,
                 users.iter().map(Uuid::to_string).collect::<Vec<_>>().join(", ")
             ),

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::enrolments::Enrolment;
+use crate::domain::hris_connections::HrisConnection;
 use crate::domain::identity_providers::IdentityProvider;
 use crate::domain::journal::{Learning, Note};
 use crate::domain::matching_runs::MatchingRun;
@@ -124,6 +125,11 @@ catalogue! {
     PluginDeleted(Plugin) => "plugin.deleted", "Plugin", "A plugin release was deleted.";
     PluginLimitsUpdated(PluginLimitsView) => "plugin_limits.updated", "PluginLimitsView",
         "The organisation changed its per-invocation plugin limits.";
+    HrisConnectionCreated(HrisConnection) => "hris_connection.created", "HrisConnection",
+        "An HRIS connection was added (the event carries secret names, never values).";
+    HrisConnectionUpdated(HrisConnection) => "hris_connection.updated", "HrisConnection",
+        "An HRIS connection's connector, configuration, secrets (names only), schedule or state changed.";
+    HrisConnectionDeleted(HrisConnection) => "hris_connection.deleted", "HrisConnection", "An HRIS connection was deleted.";
     WebhookEndpointCreated(WebhookEndpoint) => "webhook_endpoint.created", "WebhookEndpoint",
         "A webhook endpoint was added (the event never carries its secret).";
     WebhookEndpointUpdated(WebhookEndpoint) => "webhook_endpoint.updated", "WebhookEndpoint",

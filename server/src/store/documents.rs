@@ -37,6 +37,7 @@ versioned!(
     crate::domain::surveys::Survey,
     crate::domain::matching_runs::MatchingRun,
     crate::domain::webhook_endpoints::WebhookEndpoint,
+    crate::domain::hris_connections::HrisConnection,
 );
 
 /// The resource from its document and its version column.

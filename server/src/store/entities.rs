@@ -189,6 +189,7 @@ document_entity!(learning, "learnings", {
 });
 document_entity!(survey, "surveys", { programme_id: Uuid, milestone: String, active: bool });
 document_entity!(matching_run, "matching_runs", { programme_id: Uuid, state: String });
+document_entity!(hris_connection, "hris_connections", { secrets: Option<String> });
 
 pub mod programme_manager {
     use sea_orm::entity::prelude::*;

@@ -5,6 +5,7 @@
 mod documents;
 mod entities;
 pub mod events;
+pub mod hris_connections;
 pub mod idempotency;
 pub mod identity_providers;
 pub mod journal;
