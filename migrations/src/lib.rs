@@ -12,6 +12,7 @@ mod m20261122_000006_webhooks;
 mod m20261122_000007_timed_notices;
 mod m20261123_000008_survey_scores;
 mod m20261123_000009_hris_connections;
+mod m20261123_000010_hris_syncs;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_timed_notices::Migration),
             Box::new(m20261123_000008_survey_scores::Migration),
             Box::new(m20261123_000009_hris_connections::Migration),
+            Box::new(m20261123_000010_hris_syncs::Migration),
         ]
     }
 }

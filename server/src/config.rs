@@ -85,6 +85,10 @@ pub struct Config {
     pub timed_events_interval_ms: u64,
     /// How often stale plugin survey scores are looked for and computed.
     pub survey_scoring_interval_ms: u64,
+    /// How often due scheduled HRIS syncs, and syncs a stopped instance left, are looked for.
+    pub hris_sync_interval_ms: u64,
+    /// The longest an HRIS sync may spend reading the directory.
+    pub hris_sync_budget_seconds: u64,
     /// Largest plugin component accepted, in bytes (components built from Python or JavaScript are 10–20 MB).
     pub plugin_max_upload_bytes: usize,
     /// Platform maximums of the per-invocation limits an organisation may set.
@@ -131,6 +135,8 @@ impl Default for Config {
             programme_ending_soon_days: 14,
             timed_events_interval_ms: 60_000,
             survey_scoring_interval_ms: 2_000,
+            hris_sync_interval_ms: 30_000,
+            hris_sync_budget_seconds: 1_800,
             plugin_max_upload_bytes: 64 << 20,
             plugin_max_timeout_ms: 30_000,
             plugin_max_memory_mib: 256,
@@ -238,6 +244,12 @@ impl Config {
                     "must be base64 of 32 bytes (e.g. `openssl rand -base64 32`)",
                 );
             }
+        }
+        if self.hris_sync_interval_ms < 10 {
+            return invalid("UPWARD_HRIS_SYNC_INTERVAL_MS", "must be at least 10");
+        }
+        if self.hris_sync_budget_seconds == 0 {
+            return invalid("UPWARD_HRIS_SYNC_BUDGET_SECONDS", "must be at least 1");
         }
         if self.survey_scoring_interval_ms < 10 {
             return invalid("UPWARD_SURVEY_SCORING_INTERVAL_MS", "must be at least 10");

@@ -1,5 +1,5 @@
 //! Background work of one instance: the webhook dispatcher (and, with Redis, the relay of other instances'
-//! wake-ups), time-based lifecycle events, plugin survey scores, rotating signing keys when due, pruning expired idempotency records and old webhook deliveries, and
+//! wake-ups), time-based lifecycle events, plugin survey scores, scheduled and abandoned HRIS syncs, rotating signing keys when due, pruning expired idempotency records and old webhook deliveries, and
 //! failing matching runs and finishing plugin compiles a stopped instance left behind. Each task is safe to run on
 //! many instances at once.
 
@@ -39,6 +39,7 @@ impl Jobs {
         }
         handles.push(tokio::spawn(timed_events(state.clone(), stopped.clone())));
         handles.push(tokio::spawn(survey_scoring(state.clone(), stopped.clone())));
+        handles.push(tokio::spawn(hris_syncs(state.clone(), stopped.clone())));
         handles.push(tokio::spawn(housekeeping(state, stopped)));
         Jobs { stop, handles }
     }
@@ -63,6 +64,24 @@ async fn survey_scoring(state: Arc<AppState>, mut stopped: watch::Receiver<bool>
         match crate::domain::survey_scores::compute_due(&state.db, state.plugins.clone(), &state.config).await {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "computing plugin survey scores failed"),
+        }
+    }
+}
+
+/// Starts scheduled HRIS syncs as their slots come, and takes over syncs a stopped instance left running.
+async fn hris_syncs(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) {
+    let services = crate::domain::hris_syncs::Services::of(&state);
+    let mut tick = tokio::time::interval(Duration::from_millis(state.config.hris_sync_interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        match crate::domain::hris_syncs::run_due(&services, crate::store::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(syncs = n, "ran HRIS syncs"),
+            Err(e) => tracing::warn!(error = %e, "running HRIS syncs failed"),
         }
     }
 }

@@ -5,6 +5,7 @@ mod auth;
 mod errors;
 mod events;
 mod hris;
+mod hris_sync;
 mod idempotency;
 mod identity_provider;
 mod matching;

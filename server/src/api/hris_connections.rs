@@ -1,23 +1,34 @@
-//! `/v1/hris-connections` (org_admin): the organisation's connections to its HR system. Secrets go in on create and
-//! update and never come out: a connection shows their names only. Handlers call `domain::hris_connections`.
+//! `/v1/hris-connections` (org_admin): the organisation's connections to its HR system, and their syncs. Secrets go
+//! in on create and update and never come out: a connection shows their names only. Handlers call
+//! `domain::hris_connections` and `domain::hris_syncs`.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extractors::{IdempotencyKey, IfMatch, Json, Page, PageParams};
 use super::idempotency::{Written, transact};
-use super::problem::{ApiResult, AuthErrors, BodyErrors, IdempotencyErrors, NotFoundError, PreconditionError};
+use super::problem::{
+    ApiError, ApiResult, AuthErrors, BodyErrors, ConflictErrors, IdempotencyErrors, NotFoundError, PreconditionError,
+};
 use super::{AppState, respond};
 use crate::auth::Principal;
 use crate::domain::hris_connections::{self, CreateHrisConnection, HrisConnection, UpdateHrisConnection};
+use crate::domain::hris_plan::SyncChange;
+use crate::domain::hris_syncs::{self, HrisSync, Services, SyncTrigger};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(get_one)
         .service(update)
-        .service(remove);
+        .service(remove)
+        .service(start_sync)
+        .service(list_syncs)
+        .service(get_sync)
+        .service(sync_changes);
 }
 
 /// Create an HRIS connection
@@ -191,4 +202,256 @@ async fn remove(
     hris_connections::delete(&principal.scope(&txn), id.into_inner(), if_match.0.as_deref()).await?;
     txn.commit().await.map_err(crate::store::StoreError::from)?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SyncQuery {
+    /// `true`: compute the diff and apply nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl Services {
+    pub fn of(state: &AppState) -> Services {
+        Services {
+            db: state.db.clone(),
+            host: state.plugins.clone(),
+            config: state.config.clone(),
+            secrets: state.secrets.clone(),
+            wake: state.webhooks.clone(),
+        }
+    }
+}
+
+/// Sync the directory
+///
+/// Reads the whole directory through the connection's connector and brings the organisation's participants in line:
+/// new joiners created, changed fields updated, managers linked by external id (in any order; a cycle or an unknown
+/// manager is reported and the old link kept), leavers — records marked inactive, or no longer listed —
+/// deactivated and their active pairs paused (`pair.paused`, reason `participant_left`). A record in error (a bad
+/// email, say) is reported and left out; it never fails the sync. Participants without an `external_id` are never
+/// touched (one with the email of a new record is adopted).
+///
+/// With `dry_run=true` nothing is applied: the sync's diff (`GET …/changes`) lists what would change, field by field.
+/// Otherwise pages of 500 participants apply atomically with their `participant.*` events; a sync interrupted by a
+/// stopped instance is taken over and finishes without applying anything twice, and running it again changes
+/// nothing. The sync runs in the background: `202` and its `Location`; with `Prefer: wait=N` (N ≤ 60) the call
+/// waits up to N seconds and answers `201` with the finished report. One sync per connection at a time (`409
+/// sync_in_progress`). Emits `hris.sync_completed` or `hris.sync_failed`.
+#[utoipa::path(
+    operation_id = "start_hris_sync",
+    tag = "HRIS",
+    params(
+        ("id" = Uuid, Path, description = "The connection's id"),
+        SyncQuery,
+        ("Prefer" = Option<String>, Header, description = "`wait=N`: wait up to N seconds (≤ 60) for the sync to finish"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response instead of starting twice (kept 24 h)"),
+    ),
+    responses(
+        (status = 201, description = "Finished (with `Prefer: wait`): the report", body = HrisSync, headers(("Location" = String))),
+        (status = 202, description = "Queued: poll the `Location`", body = HrisSync, headers(("Location" = String))),
+        (status = 400, description = "A query parameter is malformed", body = super::problem::Problem, content_type = "application/problem+json"),
+        IdempotencyErrors, ConflictErrors, NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/hris-connections/{id}/syncs")]
+async fn start_sync(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: IdempotencyKey,
+    id: web::Path<Uuid>,
+    query: web::Query<SyncQuery>,
+) -> ApiResult<HttpResponse> {
+    super::require_admin(&principal)?;
+    let connection_id = id.into_inner();
+    let queued = std::sync::Arc::new(std::sync::Mutex::new(None::<Uuid>));
+    let slot = queued.clone();
+    let fingerprint = format!("{connection_id} {}", query.dry_run);
+    let first = transact(
+        &req,
+        &state,
+        &principal,
+        &key,
+        fingerprint.as_bytes(),
+        StatusCode::ACCEPTED,
+        async |scope| {
+            let sync = hris_syncs::queue(scope, connection_id, query.dry_run, SyncTrigger::Api, None).await?;
+            if let Ok(mut s) = slot.lock() {
+                *s = Some(sync.id);
+            }
+            let location = format!("/v1/hris-connections/{connection_id}/syncs/{}", sync.id);
+            let etag = sync.etag();
+            Ok(Written::new(sync, etag).at(location))
+        },
+    )
+    .await?;
+    // Run only once the sync committed (a replayed request starts nothing).
+    let Some(sync_id) = queued.lock().ok().and_then(|s| *s) else {
+        return Ok(first);
+    };
+    let (services, organisation_id) = (Services::of(&state), principal.organisation_id);
+    let running = tokio::spawn(async move {
+        if let Err(e) = hris_syncs::run(&services, organisation_id, sync_id).await {
+            tracing::error!(sync = %sync_id, error = %e, "an HRIS sync stopped");
+        }
+    });
+    let Some(wait) = super::plugins::prefer_wait(&req) else {
+        return Ok(first);
+    };
+    if tokio::time::timeout(wait, running).await.is_err() {
+        return Ok(first);
+    }
+    let sync = hris_syncs::get(&principal.scope(state.db.reader()), connection_id, sync_id).await?;
+    let status = if sync.is_finished() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok(HttpResponse::build(status)
+        .insert_header((
+            header::LOCATION,
+            format!("/v1/hris-connections/{connection_id}/syncs/{sync_id}"),
+        ))
+        .insert_header(("Preference-Applied", "wait"))
+        .json(sync))
+}
+
+/// List a connection's syncs
+///
+/// Newest first.
+#[utoipa::path(
+    operation_id = "list_hris_syncs",
+    tag = "HRIS",
+    params(("id" = Uuid, Path, description = "The connection's id"), PageParams),
+    responses(
+        (status = 200, description = "One page of syncs", body = Page<HrisSync>),
+        (status = 400, description = "A query parameter is malformed", body = super::problem::Problem, content_type = "application/problem+json"),
+        NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/hris-connections/{id}/syncs")]
+async fn list_syncs(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    super::require_admin(&principal)?;
+    let scope = principal.scope(state.db.reader());
+    let (rows, has_more) = hris_syncs::list(&scope, id.into_inner(), page.after()?, page.limit()?).await?;
+    Ok(HttpResponse::Ok().json(Page::new(rows, has_more, |s| s.id)))
+}
+
+/// Get a sync's report
+///
+/// State, counts, the first record errors, duration and the connector's usage. While it runs, the counts grow page
+/// by page.
+#[utoipa::path(
+    operation_id = "get_hris_sync",
+    tag = "HRIS",
+    params(
+        ("id" = Uuid, Path, description = "The connection's id"),
+        ("sync_id" = Uuid, Path, description = "The sync's id"),
+    ),
+    responses(
+        (status = 200, description = "The sync", body = HrisSync),
+        NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/hris-connections/{id}/syncs/{sync_id}")]
+async fn get_sync(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    super::require_admin(&principal)?;
+    let (connection_id, sync_id) = path.into_inner();
+    let sync = hris_syncs::get(&principal.scope(state.db.reader()), connection_id, sync_id).await?;
+    Ok(HttpResponse::Ok().json(sync))
+}
+
+/// One entry of a sync's diff, in order.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"seq": 3, "kind": "update", "external_id": "E-1001",
+    "participant_id": "01936b2e-8f4a-7c3d-9a1b-2c3d4e5f6a7b",
+    "changes": [{"field": "job_title", "from": "Engineer", "to": "Senior Engineer"}]}))]
+pub struct SyncChangeEntry {
+    pub seq: i32,
+    #[serde(flatten)]
+    pub change: SyncChange,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// Only entries of this kind: `create`, `update`, `deactivate`, `manager_link` or `error`.
+    pub kind: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List a sync's diff
+///
+/// What the sync changed — or, in a dry run, would change: participants to create (with their fields), to update
+/// (field by field: `from`, `to`), to deactivate (why, and the pairs to pause), manager links to change, and records
+/// in error with every problem found. A dry run and the sync applied after it list the same entries.
+#[utoipa::path(
+    operation_id = "list_hris_sync_changes",
+    tag = "HRIS",
+    params(
+        ("id" = Uuid, Path, description = "The connection's id"),
+        ("sync_id" = Uuid, Path, description = "The sync's id"),
+        ChangesQuery,
+    ),
+    responses(
+        (status = 200, description = "One page of the diff", body = Page<SyncChangeEntry>),
+        (status = 400, description = "A query parameter is malformed", body = super::problem::Problem, content_type = "application/problem+json"),
+        BodyErrors, NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/hris-connections/{id}/syncs/{sync_id}/changes")]
+async fn sync_changes(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(Uuid, Uuid)>,
+    query: web::Query<ChangesQuery>,
+) -> ApiResult<HttpResponse> {
+    super::require_admin(&principal)?;
+    let (connection_id, sync_id) = path.into_inner();
+    let limit = PageParams {
+        limit: query.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let after = match &query.cursor {
+        None => None,
+        Some(c) => Some(c.parse::<i32>().map_err(|_| ApiError::BadRequest {
+            code: "invalid_cursor",
+            detail: "`cursor` is not a cursor this list returned".into(),
+        })?),
+    };
+    let scope = principal.scope(state.db.reader());
+    let (rows, has_more) =
+        hris_syncs::changes(&scope, connection_id, sync_id, query.kind.as_deref(), after, limit).await?;
+    let next_cursor = if has_more {
+        rows.last().map(|(seq, _)| seq.to_string())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(Page {
+        data: rows
+            .into_iter()
+            .map(|(seq, change)| SyncChangeEntry { seq, change })
+            .collect(),
+        has_more,
+        next_cursor,
+    }))
 }

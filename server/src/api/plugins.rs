@@ -160,7 +160,7 @@ async fn read_upload(
 }
 
 /// `Prefer: wait=N` (RFC 7240): how long the caller will wait for compiling to finish, at most a minute.
-fn prefer_wait(req: &HttpRequest) -> Option<Duration> {
+pub(crate) fn prefer_wait(req: &HttpRequest) -> Option<Duration> {
     let value = req.headers().get("prefer")?.to_str().ok()?;
     value.split([',', ';']).find_map(|p| {
         let seconds = p.trim().strip_prefix("wait=")?.trim().parse::<u64>().ok()?;

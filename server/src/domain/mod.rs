@@ -6,6 +6,8 @@
 
 pub mod enrolments;
 pub mod hris_connections;
+pub mod hris_plan;
+pub mod hris_syncs;
 pub mod identity_providers;
 pub mod journal;
 pub mod matching_runs;
@@ -155,6 +157,10 @@ impl Violations {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    pub fn into_errors(self) -> Vec<FieldError> {
+        self.0
     }
 
     pub fn into_result(self) -> DomainResult<()> {

@@ -736,6 +736,48 @@ pub async fn dissolve_all_of<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The active pairs a participant who left the organisation was in.
+pub async fn active_pairs_of<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    participant_id: Uuid,
+) -> DomainResult<Vec<Uuid>> {
+    Ok(scope
+        .pairs_of_participant(participant_id, PairState::Active)
+        .await?
+        .into_iter()
+        .map(|p| p.id)
+        .collect())
+}
+
+/// Pauses the active pairs of a participant who left the organisation (reason `participant_left`): with one side
+/// gone the pair cannot meet, but it is not ended — a returning employee or a new partner may resume it.
+pub async fn pause_for_leaver<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    participant_id: Uuid,
+) -> DomainResult<Vec<Uuid>> {
+    let mut paused = Vec::new();
+    for pair in scope.pairs_of_participant(participant_id, PairState::Active).await? {
+        let Some(programme) = scope.programme(pair.programme_id).await? else {
+            continue;
+        };
+        let pair = pair.derive(&programme, store::now());
+        let id = pair.id;
+        move_to(
+            scope,
+            &programme,
+            pair,
+            PairState::Paused,
+            Some(PARTICIPANT_LEFT.into()),
+        )
+        .await?;
+        paused.push(id);
+    }
+    Ok(paused)
+}
+
+/// The reason a pair paused because one side left the organisation.
+pub const PARTICIPANT_LEFT: &str = "participant_left";
+
 /// Whether any open pair of the programme agreed to this version of its ground rules.
 pub async fn anyone_agreed<C: ConnectionTrait>(
     scope: &Scope<'_, C>,

@@ -14,7 +14,7 @@ use crate::store::{self, Scope, StoreError};
 
 pub const LEVEL_MIN: i32 = 0;
 pub const LEVEL_MAX: i32 = 100;
-const TEXT_MAX: usize = 200;
+pub(crate) const TEXT_MAX: usize = 200;
 const LANGUAGES_MAX: usize = 20;
 const ATTRIBUTES_MAX_BYTES: usize = 8 * 1024;
 /// Deeper than any real organisation chart; stops a walk up a corrupted chain from looping forever.
@@ -418,7 +418,7 @@ async fn check_manager<C: ConnectionTrait>(
 }
 
 /// Checks and normalises an email: trimmed, lower-cased, one `@`, a dotted domain, no whitespace.
-fn check_email(v: &mut Violations, raw: &str) -> String {
+pub(crate) fn check_email(v: &mut Violations, raw: &str) -> String {
     let email = raw.trim().to_lowercase();
     let valid = email.len() <= 254
         && match email.split_once('@') {
@@ -443,7 +443,7 @@ fn check_email(v: &mut Violations, raw: &str) -> String {
     email
 }
 
-fn check_level(v: &mut Violations, level: i32) {
+pub(crate) fn check_level(v: &mut Violations, level: i32) {
     if !(LEVEL_MIN..=LEVEL_MAX).contains(&level) {
         v.add(
             "level",
@@ -453,7 +453,7 @@ fn check_level(v: &mut Violations, level: i32) {
     }
 }
 
-fn check_timezone(v: &mut Violations, raw: Option<String>) -> Option<String> {
+pub(crate) fn check_timezone(v: &mut Violations, raw: Option<String>) -> Option<String> {
     let tz = raw.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())?;
     match tz.parse::<chrono_tz::Tz>() {
         Ok(parsed) => Some(parsed.name().to_string()),

@@ -125,22 +125,26 @@ pub struct WebhookTest {
     pub message: String,
 }
 
-/// Creates a delivery of `event` for every enabled endpoint of the organisation that subscribes to it, in the
-/// event's transaction. Called by the event append only.
-pub async fn fan_out<C: ConnectionTrait>(scope: &Scope<'_, C>, event: &Event) -> store::StoreResult<()> {
+/// Creates a delivery of each event for every enabled endpoint of the organisation that subscribes to it, in the
+/// events' transaction. Called by the event append only.
+pub async fn fan_out<C: ConnectionTrait>(scope: &Scope<'_, C>, events: &[Event]) -> store::StoreResult<()> {
     let endpoints = scope
         .webhook_endpoints(None, super::webhook_endpoints::MAX_ENDPOINTS as u64)
         .await?;
-    let deliveries: Vec<NewDelivery> = endpoints
+    let deliveries: Vec<NewDelivery> = events
         .iter()
-        .filter(|e| e.enabled && event.event_type != TEST_EVENT && e.subscribes_to(&event.event_type))
-        .map(|e| NewDelivery {
-            id: store::new_id(),
-            endpoint_id: e.id,
-            event_id: event.id,
-            event_type: event.event_type.clone(),
-            next_attempt_at: event.occurred_at,
-            one_shot: false,
+        .flat_map(|event| {
+            endpoints
+                .iter()
+                .filter(|e| e.enabled && event.event_type != TEST_EVENT && e.subscribes_to(&event.event_type))
+                .map(|e| NewDelivery {
+                    id: store::new_id(),
+                    endpoint_id: e.id,
+                    event_id: event.id,
+                    event_type: event.event_type.clone(),
+                    next_attempt_at: event.occurred_at,
+                    one_shot: false,
+                })
         })
         .collect();
     scope.insert_deliveries(&deliveries).await

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::domain::enrolments::Enrolment;
 use crate::domain::hris_connections::HrisConnection;
+use crate::domain::hris_syncs::HrisSync;
 use crate::domain::identity_providers::IdentityProvider;
 use crate::domain::journal::{Learning, Note};
 use crate::domain::matching_runs::MatchingRun;
@@ -130,6 +131,10 @@ catalogue! {
     HrisConnectionUpdated(HrisConnection) => "hris_connection.updated", "HrisConnection",
         "An HRIS connection's connector, configuration, secrets (names only), schedule or state changed.";
     HrisConnectionDeleted(HrisConnection) => "hris_connection.deleted", "HrisConnection", "An HRIS connection was deleted.";
+    HrisSyncCompleted(HrisSync) => "hris.sync_completed", "HrisSync",
+        "An HRIS sync finished: `data.counts` says what it created, updated and deactivated (in a dry run: would).";
+    HrisSyncFailed(HrisSync) => "hris.sync_failed", "HrisSync",
+        "An HRIS sync failed (`data.error`): the connector's error, a limit or the time budget. Pages applied before stay applied.";
     WebhookEndpointCreated(WebhookEndpoint) => "webhook_endpoint.created", "WebhookEndpoint",
         "A webhook endpoint was added (the event never carries its secret).";
     WebhookEndpointUpdated(WebhookEndpoint) => "webhook_endpoint.updated", "WebhookEndpoint",
@@ -174,6 +179,26 @@ pub async fn append<C: ConnectionTrait>(scope: &Scope<'_, C>, payload: EventPayl
         data: payload.data(),
     };
     scope.insert_event(&event).await?;
-    crate::domain::webhook_deliveries::fan_out(scope, &event).await?;
+    crate::domain::webhook_deliveries::fan_out(scope, std::slice::from_ref(&event)).await?;
     Ok(event)
+}
+
+/// Appends many events at once, in order — the same guarantee as [`append`], in a few statements instead of a few
+/// per event.
+pub async fn append_all<C: ConnectionTrait>(scope: &Scope<'_, C>, payloads: Vec<EventPayload>) -> StoreResult<()> {
+    if payloads.is_empty() {
+        return Ok(());
+    }
+    let events: Vec<Event> = payloads
+        .into_iter()
+        .map(|payload| Event {
+            id: store::new_id(),
+            event_type: payload.event_type().to_string(),
+            occurred_at: store::now(),
+            organisation_id: scope.organisation_id(),
+            data: payload.data(),
+        })
+        .collect();
+    scope.insert_events(&events).await?;
+    crate::domain::webhook_deliveries::fan_out(scope, &events).await
 }

@@ -120,6 +120,16 @@ impl State {
         let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("bad method {:?}", request.method))?;
         let port = url.port_or_known_default().unwrap_or(443);
+        // Waiting on the network is outside the epoch deadline's reach, so the invocation's budget bounds it here.
+        let timeout = match self.deadline {
+            Some(deadline) => deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .min(REQUEST_TIMEOUT),
+            None => REQUEST_TIMEOUT,
+        };
+        if timeout.is_zero() {
+            return Err("the invocation's time budget is spent".into());
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| "no runtime to send the request on")?;
         runtime.block_on(async move {
             let addresses: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
@@ -129,14 +139,20 @@ impl State {
             if !insecure && addresses.iter().any(|a| crate::net::forbidden(a.ip())) {
                 return Err(format!("refused {host}: it resolves to a private address"));
             }
-            let mut builder = client.request(method, url).timeout(REQUEST_TIMEOUT);
+            let mut builder = client.request(method, url).timeout(timeout);
             for (name, value) in &request.headers {
                 builder = builder.header(name.as_str(), value.as_str());
             }
             if let Some(body) = request.body {
                 builder = builder.body(body);
             }
-            let mut response = builder.send().await.map_err(|e| format!("request failed: {e}"))?;
+            let mut response = builder.send().await.map_err(|e| {
+                if e.is_timeout() {
+                    format!("request to {host} timed out after {} ms", timeout.as_millis())
+                } else {
+                    format!("request failed: {e}")
+                }
+            })?;
             let status = response.status().as_u16();
             let headers = response
                 .headers()

@@ -275,6 +275,8 @@ pub struct State {
     logs: Vec<String>,
     log_budget: usize,
     logs_truncated: bool,
+    /// When the invocation's wall-clock budget ends: a connector's request waits no longer than that.
+    deadline: Option<Instant>,
 }
 
 impl State {
@@ -298,6 +300,7 @@ impl State {
             logs: Vec::new(),
             log_budget: limits.log_bytes,
             logs_truncated: false,
+            deadline: Some(Instant::now() + limits.timeout),
         }
     }
 

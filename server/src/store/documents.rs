@@ -38,6 +38,7 @@ versioned!(
     crate::domain::matching_runs::MatchingRun,
     crate::domain::webhook_endpoints::WebhookEndpoint,
     crate::domain::hris_connections::HrisConnection,
+    crate::domain::hris_syncs::HrisSync,
 );
 
 /// The resource from its document and its version column.

@@ -190,6 +190,30 @@ document_entity!(learning, "learnings", {
 document_entity!(survey, "surveys", { programme_id: Uuid, milestone: String, active: bool });
 document_entity!(matching_run, "matching_runs", { programme_id: Uuid, state: String });
 document_entity!(hris_connection, "hris_connections", { secrets: Option<String> });
+document_entity!(hris_sync, "hris_syncs", {
+    connection_id: Uuid, state: String, scheduled_for: Option<DateTimeUtc>, lease_until: Option<DateTimeUtc>,
+});
+
+pub mod hris_sync_change {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "hris_sync_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sync_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i32,
+        pub organisation_id: Uuid,
+        pub kind: String,
+        pub doc: Json,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
 
 pub mod programme_manager {
     use sea_orm::entity::prelude::*;

@@ -22,6 +22,26 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         Ok(())
     }
 
+    /// Many events in few statements (a bulk change such as an HRIS sync).
+    pub async fn insert_events(&self, events: &[Event]) -> StoreResult<()> {
+        for chunk in events.chunks(1000) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let rows = chunk.iter().map(|e| event::ActiveModel {
+                id: Set(e.id),
+                organisation_id: Set(self.organisation_id),
+                event_type: Set(e.event_type.clone()),
+                occurred_at: Set(e.occurred_at),
+                data: Set(e.data.clone()),
+            });
+            event::Entity::insert_many(rows)
+                .exec_without_returning(self.conn)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Events in the order they were appended, after `after`, optionally of one type and since a time.
     pub async fn list_events(
         &self,

@@ -39,6 +39,11 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         find_by_id!(hris_connection, self, id, true).map(from_row).transpose()
     }
 
+    /// The connection with its sealed secrets, for the sync that hands them to the connector.
+    pub async fn hris_connection_sealed(&self, id: Uuid) -> StoreResult<Option<(HrisConnection, Option<String>)>> {
+        find_by_id!(hris_connection, self, id, false).map(from_row).transpose()
+    }
+
     pub async fn insert_hris_connection(&self, c: &HrisConnection, sealed: Option<&str>) -> StoreResult<()> {
         hris_connection::Entity::insert(row(self.organisation_id, c, sealed)?)
             .exec_without_returning(self.conn)

@@ -6,6 +6,7 @@ mod documents;
 mod entities;
 pub mod events;
 pub mod hris_connections;
+pub mod hris_syncs;
 pub mod idempotency;
 pub mod identity_providers;
 pub mod journal;

@@ -79,6 +79,13 @@ pub(super) fn at_risk(risk: &RiskWindow) -> Condition {
         )
 }
 
+/// Pairs with the participant as mentor or mentee.
+fn on_either_side(participant_id: Uuid) -> Condition {
+    Condition::any()
+        .add(pair::Column::MentorId.eq(participant_id))
+        .add(pair::Column::MenteeId.eq(participant_id))
+}
+
 impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn pair(&self, id: Uuid) -> StoreResult<Option<Pair>> {
         find_by_id!(pair, self, id, false).map(pair_from).transpose()
@@ -104,11 +111,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             query = query.filter(pair::Column::State.eq(state.as_str()));
         }
         if let Some(p) = filter.participant_id {
-            query = query.filter(
-                Condition::any()
-                    .add(pair::Column::MentorId.eq(p))
-                    .add(pair::Column::MenteeId.eq(p)),
-            );
+            query = query.filter(on_either_side(p));
         }
         match filter.at_risk {
             Some(true) => query = query.filter(at_risk(risk)),
@@ -135,13 +138,23 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             .filter(pair::Column::ProgrammeId.eq(programme_id))
             .filter(pair::Column::State.is_in(PairState::OPEN));
         if let Some(p) = participant_id {
-            query = query.filter(
-                Condition::any()
-                    .add(pair::Column::MentorId.eq(p))
-                    .add(pair::Column::MenteeId.eq(p)),
-            );
+            query = query.filter(on_either_side(p));
         }
         query
+            .order_by_asc(pair::Column::Id)
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(pair_from)
+            .collect()
+    }
+
+    /// A participant's pairs in a state, in every programme.
+    pub async fn pairs_of_participant(&self, participant_id: Uuid, state: PairState) -> StoreResult<Vec<Pair>> {
+        pair::Entity::find()
+            .filter(pair::Column::OrganisationId.eq(self.organisation_id))
+            .filter(pair::Column::State.eq(state.as_str()))
+            .filter(on_either_side(participant_id))
             .order_by_asc(pair::Column::Id)
             .all(self.conn)
             .await?
@@ -182,11 +195,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             .filter(pair::Column::OrganisationId.eq(self.organisation_id))
             .filter(pair::Column::ProgrammeId.eq(programme_id))
             .filter(pair::Column::State.is_in(PairState::OPEN))
-            .filter(
-                Condition::any()
-                    .add(pair::Column::MentorId.eq(participant_id))
-                    .add(pair::Column::MenteeId.eq(participant_id)),
-            )
+            .filter(on_either_side(participant_id))
             .count(self.conn)
             .await?)
     }

@@ -156,6 +156,19 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             .collect()
     }
 
+    /// Many new participants in few statements.
+    pub async fn insert_participants(&self, ps: &[Participant]) -> StoreResult<()> {
+        for chunk in ps.chunks(500) {
+            if chunk.is_empty() {
+                continue;
+            }
+            participant::Entity::insert_many(chunk.iter().map(|p| to_row(self.organisation_id, p)))
+                .exec_without_returning(self.conn)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn insert_participant(&self, p: &Participant) -> StoreResult<()> {
         participant::Entity::insert(to_row(self.organisation_id, p))
             .exec_without_returning(self.conn)

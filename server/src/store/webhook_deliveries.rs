@@ -94,24 +94,28 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             return Ok(());
         }
         let now = super::now();
-        let rows = deliveries.iter().map(|d| webhook_delivery::ActiveModel {
-            id: Set(d.id),
-            organisation_id: Set(self.organisation_id),
-            endpoint_id: Set(d.endpoint_id),
-            event_id: Set(d.event_id),
-            event_type: Set(d.event_type.clone()),
-            status: Set(DeliveryStatus::Pending.as_str().into()),
-            attempt_count: Set(0),
-            next_attempt_at: Set(Some(d.next_attempt_at)),
-            leased_until: Set(None),
-            lease_id: Set(None),
-            one_shot: Set(d.one_shot),
-            created_at: Set(now),
-            updated_at: Set(now),
-        });
-        webhook_delivery::Entity::insert_many(rows)
-            .exec_without_returning(self.conn)
-            .await?;
+        // In statements of at most 1,000 rows: a bulk write (an HRIS sync) fans out to many endpoints at once, and
+        // both databases cap the parameters of one statement.
+        for chunk in deliveries.chunks(1000) {
+            let rows = chunk.iter().map(|d| webhook_delivery::ActiveModel {
+                id: Set(d.id),
+                organisation_id: Set(self.organisation_id),
+                endpoint_id: Set(d.endpoint_id),
+                event_id: Set(d.event_id),
+                event_type: Set(d.event_type.clone()),
+                status: Set(DeliveryStatus::Pending.as_str().into()),
+                attempt_count: Set(0),
+                next_attempt_at: Set(Some(d.next_attempt_at)),
+                leased_until: Set(None),
+                lease_id: Set(None),
+                one_shot: Set(d.one_shot),
+                created_at: Set(now),
+                updated_at: Set(now),
+            });
+            webhook_delivery::Entity::insert_many(rows)
+                .exec_without_returning(self.conn)
+                .await?;
+        }
         Ok(())
     }
 
