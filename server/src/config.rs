@@ -89,6 +89,9 @@ pub struct Config {
     pub hris_sync_interval_ms: u64,
     /// The longest an HRIS sync may spend reading the directory.
     pub hris_sync_budget_seconds: u64,
+    /// How long a running HRIS sync stays claimed without news from its instance; after that another instance (or
+    /// this one, restarted) takes it over. Longer than one connector invocation can last.
+    pub hris_sync_lease_seconds: u64,
     /// Largest plugin component accepted, in bytes (components built from Python or JavaScript are 10–20 MB).
     pub plugin_max_upload_bytes: usize,
     /// Platform maximums of the per-invocation limits an organisation may set.
@@ -137,6 +140,7 @@ impl Default for Config {
             survey_scoring_interval_ms: 2_000,
             hris_sync_interval_ms: 30_000,
             hris_sync_budget_seconds: 1_800,
+            hris_sync_lease_seconds: 120,
             plugin_max_upload_bytes: 64 << 20,
             plugin_max_timeout_ms: 30_000,
             plugin_max_memory_mib: 256,
@@ -250,6 +254,12 @@ impl Config {
         }
         if self.hris_sync_budget_seconds == 0 {
             return invalid("UPWARD_HRIS_SYNC_BUDGET_SECONDS", "must be at least 1");
+        }
+        if self.hris_sync_lease_seconds.saturating_mul(1000) <= self.plugin_max_timeout_ms {
+            return invalid(
+                "UPWARD_HRIS_SYNC_LEASE_SECONDS",
+                "must be longer than UPWARD_PLUGIN_MAX_TIMEOUT_MS (one connector invocation)",
+            );
         }
         if self.survey_scoring_interval_ms < 10 {
             return invalid("UPWARD_SURVEY_SCORING_INTERVAL_MS", "must be at least 10");

@@ -32,8 +32,6 @@ use crate::store::{self, Db, Scope, StoreError};
 
 /// Participants written per transaction.
 pub const PAGE: usize = 500;
-/// How long a claim holds without news from its instance.
-const LEASE: Duration = Duration::from_secs(120);
 /// Pages a directory may have (a cursor loop stops long before).
 const MAX_PAGES: usize = 10_000;
 /// Records one sync may read.
@@ -278,6 +276,8 @@ fn stopped(e: tokio::task::JoinError) -> DomainError {
 struct Claim {
     sync: HrisSync,
     organisation_id: Uuid,
+    /// How long the claim holds without news from this instance (each save renews it).
+    lease: chrono::Duration,
 }
 
 impl Claim {
@@ -292,7 +292,7 @@ impl Claim {
         work(&scope, &mut next).await?;
         next.version += 1;
         next.updated_at = store::now();
-        let lease = (!finish).then(|| store::now() + chrono::Duration::from_std(LEASE).unwrap_or_default());
+        let lease = (!finish).then(|| store::now() + self.lease);
         if !scope.update_hris_sync(&next, lease, self.sync.version).await? {
             return Err(DomainError::Conflict {
                 code: "sync_taken_over",
@@ -324,12 +324,19 @@ pub async fn run(services: &Services, organisation_id: Uuid, id: Uuid) -> Domain
     sync.started_at.get_or_insert(now);
     sync.version += 1;
     sync.updated_at = now;
-    let lease = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-    if !scope.update_hris_sync(&sync, Some(lease), current.version).await? {
+    let lease = chrono::Duration::seconds(services.config.hris_sync_lease_seconds as i64);
+    if !scope
+        .update_hris_sync(&sync, Some(now + lease), current.version)
+        .await?
+    {
         return Ok(current);
     }
     txn.commit().await.map_err(StoreError::from)?;
-    let mut claim = Claim { sync, organisation_id };
+    let mut claim = Claim {
+        sync,
+        organisation_id,
+        lease,
+    };
     let outcome = execute(services, &mut claim).await;
     let result = match outcome {
         Ok(()) => Ok(claim.sync.clone()),
