@@ -13,6 +13,7 @@ on_every_backend!(
     cancellations_by_the_mentee_put_a_pair_at_risk,
     survey_answers_are_validated_and_given_once,
     withdrawing_dissolves_the_open_pairs,
+    a_leavers_pairs_pause_and_wait_for_their_return,
     the_remaining_pairing_rules_are_refused_by_name,
     a_retried_creation_with_the_same_idempotency_key_creates_once,
 );
@@ -891,6 +892,108 @@ async fn withdrawing_dissolves_the_open_pairs(backend: Backend) {
         )
         .await;
     assert_problem(again, 409, "already_enrolled").await;
+}
+
+async fn a_leavers_pairs_pause_and_wait_for_their_return(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cohort = app.cohort().await;
+    let admin = cohort.org.token.clone();
+    // A second pair, only proposed: Ana mentors Lee.
+    let ana = app.person_in(&cohort.org, "ana@acme.test", 2, "Sales").await;
+    let lee = app.person_in(&cohort.org, "lee@acme.test", 8, "People").await;
+    app.enrol(&cohort.programme, &ana, "mentor").await;
+    app.enrol(&cohort.programme, &lee, "mentee").await;
+    let proposed = app
+        .ok(
+            &format!("/v1/programmes/{}/pairs", cohort.programme),
+            &cohort.manager.token,
+            json!({"mentor_id": ana.id, "mentee_id": lee.id}),
+            201,
+        )
+        .await;
+    let proposed = proposed["id"].as_str().unwrap();
+
+    // Erin, the active pair's mentee, leaves: her pair pauses, and says why.
+    let events_before = app.events(&admin).await.len();
+    let response = app
+        .delete(&format!("/v1/participants/{}", cohort.mentee.id), &admin)
+        .await;
+    assert_eq!(response.status(), 200);
+    let (_, pair) = app
+        .call(
+            Method::GET,
+            &format!("/v1/pairs/{}", cohort.pair),
+            &cohort.manager.token,
+            None,
+        )
+        .await;
+    assert_eq!(pair["state"], "paused");
+    assert_eq!(pair["state_reason"], "participant_left");
+    let events = app.events(&admin).await;
+    let types: Vec<&str> = events[events_before..]
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["participant.deactivated", "pair.paused"]);
+
+    // It cannot resume without her.
+    let resume = json!({"to": "active"});
+    let response = app
+        .post(
+            &format!("/v1/pairs/{}/transitions", cohort.pair),
+            &cohort.manager.token,
+            &resume,
+        )
+        .await;
+    assert_problem(response, 409, "participant_inactive").await;
+
+    // Lee is deactivated by an update: his proposed pair stays proposed and takes no agreement.
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/participants/{}", lee.id),
+            &admin,
+            Some(&json!({"active": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, pair) = app
+        .call(Method::GET, &format!("/v1/pairs/{proposed}"), &admin, None)
+        .await;
+    assert_eq!(pair["state"], "proposed");
+    let response = app
+        .post(&format!("/v1/pairs/{proposed}/agreement"), &ana.token, &json!({}))
+        .await;
+    let problem = assert_problem(response, 409, "participant_inactive").await;
+    assert!(problem["detail"].as_str().unwrap().contains("mentee"), "{problem}");
+
+    // Back again: Erin's pair resumes, and Lee's can start.
+    let reactivate = json!({"active": true});
+    for who in [&cohort.mentee.id, &lee.id] {
+        let path = format!("/v1/participants/{who}");
+        let (status, _) = app.call(Method::PATCH, &path, &admin, Some(&reactivate)).await;
+        assert_eq!(status, 200);
+    }
+    let resumed = app
+        .ok(
+            &format!("/v1/pairs/{}/transitions", cohort.pair),
+            &cohort.manager.token,
+            resume,
+            200,
+        )
+        .await;
+    assert_eq!(resumed["state"], "active");
+    app.ok(&format!("/v1/pairs/{proposed}/agreement"), &ana.token, json!({}), 200)
+        .await;
+    let started = app
+        .ok(
+            &format!("/v1/pairs/{proposed}/agreement"),
+            &admin,
+            json!({"side": "mentee"}),
+            200,
+        )
+        .await;
+    assert_eq!(started["state"], "active");
 }
 
 async fn the_remaining_pairing_rules_are_refused_by_name(backend: Backend) {

@@ -153,7 +153,7 @@ async fn get_one(
 /// Each participant agrees with their own token; an admin may record it on their behalf (`side`). When both sides
 /// have agreed to the current version, a proposed pair becomes active (`pair.activated`, exactly once even when both
 /// agreements arrive together). After a ground-rules change, active pairs agree again the same way. Agreeing twice
-/// changes nothing.
+/// changes nothing. A pair with an inactive member takes no agreement (409 `participant_inactive`).
 #[utoipa::path(
     operation_id = "record_agreement",
     tag = "Pairs",
@@ -194,7 +194,8 @@ async fn agree(
 ///
 /// Admins and the programme's managers: `active → paused` (reason optional), `paused → active`, `active →
 /// completed`, and `dissolved` (reason required) from any open state. Ending a pair cancels its remaining scheduled
-/// sessions. An illegal move is a 409 listing the `allowed` states.
+/// sessions. An illegal move is a 409 listing the `allowed` states; resuming a pair with an inactive member is a 409
+/// `participant_inactive`.
 #[utoipa::path(
     operation_id = "transition_pair",
     tag = "Pairs",

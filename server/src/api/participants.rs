@@ -175,7 +175,8 @@ async fn get_one(
 ///
 /// Changes only the fields sent; `null` clears an optional field. Send `If-Match` with the ETag you read to refuse
 /// the write if someone changed the participant meanwhile. Emits `participant.updated` (or `.deactivated` /
-/// `.reactivated` when `active` flips); an update that changes nothing emits nothing.
+/// `.reactivated` when `active` flips; deactivating pauses their active pairs as `DELETE` does); an update that
+/// changes nothing emits nothing.
 #[utoipa::path(
     operation_id = "update_participant",
     tag = "Participants",
@@ -220,7 +221,9 @@ async fn update(
 /// Deactivate a participant
 ///
 /// Participants are never erased by this call: they are deactivated (their tokens stop working at once, their
-/// history stays) and `participant.deactivated` is emitted. Reactivate with `PATCH {"active": true}`.
+/// history stays) and `participant.deactivated` is emitted. Their active pairs pause (`pair.paused`, `state_reason:
+/// participant_left`) and none of their pairs can start or resume until they are reactivated with
+/// `PATCH {"active": true}`.
 #[utoipa::path(
     operation_id = "deactivate_participant",
     tag = "Participants",

@@ -638,6 +638,7 @@ pub async fn record_agreement<C: ConnectionTrait>(
     if current.has_agreed(side, version) {
         return Ok(current);
     }
+    ensure_members_active(scope, &current).await?;
     let mut next = current.clone();
     next.agreements.push(Agreement {
         side,
@@ -696,7 +697,31 @@ pub async fn transition<C: ConnectionTrait>(
         _ => optional_text(&mut v, "reason", cmd.reason, 1000),
     };
     v.into_result()?;
+    if cmd.to == PairState::Active {
+        ensure_members_active(scope, &current).await?;
+    }
     move_to(scope, &programme, current, cmd.to, reason).await
+}
+
+/// Refuses to start or resume a pair one of whose members is inactive (left the organisation or was deactivated):
+/// it could not meet. Reactivating them lifts it.
+async fn ensure_members_active<C: ConnectionTrait>(scope: &Scope<'_, C>, pair: &Pair) -> DomainResult<()> {
+    for (side, name) in [(Side::Mentor, "mentor"), (Side::Mentee, "mentee")] {
+        let active = scope
+            .participant(pair.member(side).participant_id)
+            .await?
+            .is_some_and(|p| p.active);
+        if !active {
+            return Err(DomainError::Conflict {
+                code: "participant_inactive",
+                message: format!(
+                    "the {name} is inactive (they left or were deactivated); the pair cannot start or resume until \
+                     they are reactivated"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Ends every open pair of a completing programme: running pairs complete, proposed ones dissolve.
@@ -749,8 +774,9 @@ pub async fn active_pairs_of<C: ConnectionTrait>(
         .collect())
 }
 
-/// Pauses the active pairs of a participant who left the organisation (reason `participant_left`): with one side
-/// gone the pair cannot meet, but it is not ended — a returning employee or a new partner may resume it.
+/// Pauses the active pairs of a participant who left the organisation or was deactivated (reason
+/// `participant_left`): with one side gone the pair cannot meet, but it is not ended — it resumes once they are
+/// reactivated. Their proposed pairs stay proposed and cannot start meanwhile.
 pub async fn pause_for_leaver<C: ConnectionTrait>(
     scope: &Scope<'_, C>,
     participant_id: Uuid,

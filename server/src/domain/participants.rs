@@ -293,11 +293,14 @@ pub async fn update<C: ConnectionTrait>(
     }
     let saved = save(scope, &current, next).await?;
     events::append(scope, event(saved.clone())).await?;
+    if current.active && !saved.active {
+        super::pairs::pause_for_leaver(scope, saved.id).await?;
+    }
     Ok(saved)
 }
 
-/// Deactivates a participant (they keep their history; their tokens stop working). Deactivating an inactive
-/// participant changes nothing and emits nothing.
+/// Deactivates a participant (they keep their history; their tokens stop working; their active pairs pause with
+/// `participant_left`). Deactivating an inactive participant changes nothing and emits nothing.
 pub async fn deactivate<C: ConnectionTrait>(
     scope: &Scope<'_, C>,
     id: Uuid,
@@ -314,6 +317,7 @@ pub async fn deactivate<C: ConnectionTrait>(
     };
     let saved = save(scope, &current, next).await?;
     events::append(scope, EventPayload::ParticipantDeactivated(saved.clone())).await?;
+    super::pairs::pause_for_leaver(scope, saved.id).await?;
     Ok(saved)
 }
 
