@@ -153,6 +153,10 @@ async fn secrets_stay_out_of_the_log(database: Database) {
         text.lines().count() > 100 && text.contains("/v1/hris-connections"),
         "the server logged its requests"
     );
+    assert!(
+        !text.contains('\u{1b}'),
+        "a log written to a file carries no colour codes"
+    );
     for secret in [SECRET, ROTATED] {
         let leaks: Vec<&str> = text.lines().filter(|l| l.contains(secret)).take(3).collect();
         assert!(leaks.is_empty(), "the secret is in the log: {leaks:#?}");
