@@ -4,6 +4,7 @@
 mod auth;
 mod errors;
 mod events;
+mod every_route;
 mod hris;
 mod hris_sync;
 mod idempotency;
