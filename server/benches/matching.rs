@@ -22,7 +22,8 @@ fn main() {
     let mut stages = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        let outcome = matching::run(&inputs, &BuiltinPolicy).expect("the built-in policy never fails");
+        let outcome = matching::run(&inputs, &BuiltinPolicy, &matching::solver::Stop::never())
+            .expect("the built-in policy never fails");
         totals.push(started.elapsed().as_secs_f64() * 1000.0);
         stages.push(outcome.stats.clone());
         assert!(!outcome.proposals.is_empty());
@@ -57,7 +58,7 @@ fn main() {
         let mut plugin_scoring = Vec::new();
         for _ in 0..runs {
             let started = Instant::now();
-            let outcome = matching::run(&inputs, &plugin).expect("the plugin scores");
+            let outcome = matching::run(&inputs, &plugin, &matching::solver::Stop::never()).expect("the plugin scores");
             plugin_totals.push(started.elapsed().as_secs_f64() * 1000.0);
             plugin_scoring.push(outcome.stats.scoring_ms);
         }

@@ -61,6 +61,10 @@ pub struct Config {
     pub plugin_cache_dir: String,
     /// Let webhook endpoints target `http` URLs and private, loopback or link-local addresses (tests, on-premises).
     pub webhook_allow_private_targets: bool,
+    /// Addresses reachable on an organisation's behalf whatever else holds, as comma-separated CIDR blocks (e.g.
+    /// `10.20.0.0/16` for an on-premises directory): the precise alternative to allowing private targets wholesale.
+    /// The cloud metadata address is reachable only when named here.
+    pub outbound_allow_cidrs: String,
     /// Run the webhook dispatcher in this instance (turn off for instances that only serve the API).
     pub webhook_dispatcher: bool,
     /// How long a receiver has to answer a delivery.
@@ -85,6 +89,9 @@ pub struct Config {
     pub timed_events_interval_ms: u64,
     /// How often stale plugin survey scores are looked for and computed.
     pub survey_scoring_interval_ms: u64,
+    /// The longest a matching run may compute (scoring and assignment); past it the run fails and says so. Must stay
+    /// under the 15 minutes after which housekeeping counts a run as abandoned.
+    pub matching_run_timeout_ms: u64,
     /// How often due scheduled HRIS syncs, and syncs a stopped instance left, are looked for.
     pub hris_sync_interval_ms: u64,
     /// The longest an HRIS sync may spend reading the directory.
@@ -92,6 +99,17 @@ pub struct Config {
     /// How long a running HRIS sync stays claimed without news from its instance; after that another instance (or
     /// this one, restarted) takes it over. Longer than one connector invocation can last.
     pub hris_sync_lease_seconds: u64,
+    /// Failed authentications allowed per client id per minute, in a burst; past it the client id is locked out,
+    /// first for `rate_limit_lockout_seconds`, then twice as long at each further lock-out.
+    pub rate_limit_auth_failures_per_client: u64,
+    /// Failed authentications (client credentials or bearer tokens) allowed per source address per minute.
+    pub rate_limit_auth_failures_per_address: u64,
+    pub rate_limit_lockout_seconds: u64,
+    /// The longest lock-out.
+    pub rate_limit_max_lockout_seconds: u64,
+    /// Requests per authenticated client (an organisation's client, or a participant) per minute, in a burst; 0: no
+    /// quota. Shared by every instance through Redis when configured.
+    pub rate_limit_requests_per_minute: u64,
     /// Largest plugin component accepted, in bytes (components built from Python or JavaScript are 10–20 MB).
     pub plugin_max_upload_bytes: usize,
     /// Platform maximums of the per-invocation limits an organisation may set.
@@ -126,6 +144,7 @@ impl Default for Config {
             secrets_key_file: "upward-secrets.key".into(),
             plugin_cache_dir: "upward-plugin-cache".into(),
             webhook_allow_private_targets: false,
+            outbound_allow_cidrs: String::new(),
             webhook_dispatcher: true,
             webhook_timeout_seconds: 15,
             webhook_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".into(),
@@ -138,9 +157,15 @@ impl Default for Config {
             programme_ending_soon_days: 14,
             timed_events_interval_ms: 60_000,
             survey_scoring_interval_ms: 2_000,
+            matching_run_timeout_ms: 300_000,
             hris_sync_interval_ms: 30_000,
             hris_sync_budget_seconds: 1_800,
             hris_sync_lease_seconds: 120,
+            rate_limit_auth_failures_per_client: 10,
+            rate_limit_auth_failures_per_address: 60,
+            rate_limit_lockout_seconds: 1,
+            rate_limit_max_lockout_seconds: 900,
+            rate_limit_requests_per_minute: 0,
             plugin_max_upload_bytes: 64 << 20,
             plugin_max_timeout_ms: 30_000,
             plugin_max_memory_mib: 256,
@@ -221,6 +246,9 @@ impl Config {
         if self.workers == Some(0) {
             return invalid("UPWARD_WORKERS", "must be at least 1");
         }
+        if let Err(message) = crate::net::Guard::parse_allowed(&self.outbound_allow_cidrs) {
+            return invalid("UPWARD_OUTBOUND_ALLOW_CIDRS", &message);
+        }
         if let Err(message) = crate::webhooks::schedule::RetrySchedule::parse(&self.webhook_retry_schedule) {
             return invalid("UPWARD_WEBHOOK_RETRY_SCHEDULE", &message);
         }
@@ -249,6 +277,12 @@ impl Config {
                 );
             }
         }
+        if !(1..=600_000).contains(&self.matching_run_timeout_ms) {
+            return invalid(
+                "UPWARD_MATCHING_RUN_TIMEOUT_MS",
+                "must be between 1 and 600000 (ten minutes)",
+            );
+        }
         if self.hris_sync_interval_ms < 10 {
             return invalid("UPWARD_HRIS_SYNC_INTERVAL_MS", "must be at least 10");
         }
@@ -273,6 +307,19 @@ impl Config {
                 "lead times must be under a year (ten for programmes)",
             );
         }
+        if self.rate_limit_auth_failures_per_client == 0 || self.rate_limit_auth_failures_per_address == 0 {
+            return invalid(
+                "UPWARD_RATE_LIMIT_AUTH_FAILURES_PER_CLIENT",
+                "failed-authentication allowances must be at least 1 per minute",
+            );
+        }
+        if self.rate_limit_lockout_seconds == 0 || self.rate_limit_max_lockout_seconds < self.rate_limit_lockout_seconds
+        {
+            return invalid(
+                "UPWARD_RATE_LIMIT_LOCKOUT_SECONDS",
+                "must be at least 1, and at most UPWARD_RATE_LIMIT_MAX_LOCKOUT_SECONDS",
+            );
+        }
         if self.issuer.trim().is_empty() {
             return invalid("UPWARD_ISSUER", "must not be empty");
         }
@@ -285,6 +332,23 @@ fn one_line(message: &str) -> String {
 }
 
 impl Config {
+    /// The rate limiter's settings.
+    pub fn rate_limits(&self) -> crate::rate_limit::Settings {
+        use crate::rate_limit::Quota;
+        let per_minute = |quota: u64| Quota {
+            quota,
+            window: std::time::Duration::from_secs(60),
+        };
+        crate::rate_limit::Settings {
+            failures_per_client: per_minute(self.rate_limit_auth_failures_per_client),
+            failures_per_address: per_minute(self.rate_limit_auth_failures_per_address),
+            first_lockout: std::time::Duration::from_secs(self.rate_limit_lockout_seconds),
+            max_lockout: std::time::Duration::from_secs(self.rate_limit_max_lockout_seconds),
+            requests_per_client: (self.rate_limit_requests_per_minute > 0)
+                .then(|| per_minute(self.rate_limit_requests_per_minute)),
+        }
+    }
+
     /// The dispatcher's settings.
     pub fn webhook_settings(&self) -> crate::webhooks::dispatcher::Settings {
         crate::webhooks::dispatcher::Settings {
@@ -295,7 +359,7 @@ impl Config {
             concurrency: self.webhook_concurrency,
             endpoint_concurrency: self.webhook_endpoint_concurrency,
             poll_interval: std::time::Duration::from_millis(self.webhook_poll_interval_ms),
-            allow_private: self.webhook_allow_private_targets,
+            guard: crate::net::Guard::for_webhooks(self),
         }
     }
 }

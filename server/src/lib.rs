@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod matching;
 pub mod net;
 pub mod plugins;
+pub mod rate_limit;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
@@ -62,6 +63,15 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
         config.validate()?;
+        if config.webhook_allow_private_targets || config.allow_insecure_urls {
+            tracing::warn!(
+                webhook_allow_private_targets = config.webhook_allow_private_targets,
+                allow_insecure_urls = config.allow_insecure_urls,
+                "outbound connections may reach private, loopback and link-local addresses over plain http (the cloud \
+                 metadata service stays refused unless UPWARD_OUTBOUND_ALLOW_CIDRS names it); for tests and local \
+                 development only — on premises, list the reachable networks in UPWARD_OUTBOUND_ALLOW_CIDRS instead"
+            );
+        }
         let db = connect(&config).await?;
         if config.migrate_on_start {
             db.migrate().await.map_err(|source| StartError::Database {
@@ -107,7 +117,7 @@ impl Application {
         let host = plugins::Host::with(
             cache_dir,
             (config.plugin_max_memory_mib as usize) << 20,
-            config.allow_insecure_urls,
+            net::Guard::for_integrations(&config),
         )
         .map_err(|e| StartError::Plugins(e.to_string()))?;
         let secret_box = secrets::SecretBox::from_config(config.secrets_key.as_deref(), &config.secrets_key_file)?;
@@ -117,10 +127,11 @@ impl Application {
             db: db.clone(),
             auth: Arc::new(auth),
             config: config.clone(),
-            redis,
+            redis: redis.clone(),
             plugins: Arc::new(host),
             webhooks,
             secrets: Arc::new(secret_box),
+            limiter: Arc::new(rate_limit::Limiter::new(config.rate_limits(), redis.clone())),
         });
 
         let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {

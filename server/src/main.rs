@@ -43,9 +43,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
-    /// Run a built component through the real host, with the server's default limits, and print its output and usage
-    /// as JSON (exit code 1 when the plugin fails, 2 when it cannot run at all).
-    Run(PluginRun),
+    /// Run a built component through the real host, with the server's default limits (or those given), and print its
+    /// output and usage as JSON (exit code 1 when the plugin fails, 2 when it cannot run at all).
+    Run(Box<PluginRun>),
 }
 
 #[derive(Subcommand)]
@@ -79,7 +79,7 @@ fn main() {
     }) = cli.command
     {
         // Needs no configuration and no database either: only the host.
-        match run_plugin(request) {
+        match run_plugin(*request) {
             Ok((report, succeeded)) => {
                 println!("{}", serde_json::to_string_pretty(&report).expect("serialises"));
                 std::process::exit(if succeeded { 0 } else { 1 });
@@ -185,6 +185,26 @@ struct PluginRun {
     /// Let a connector use plain `http` and private addresses (a fake directory on localhost).
     #[arg(long)]
     allow_insecure: bool,
+    /// Fuel granted per item of the batch (the server's default: 20000). Python matchers need about 33,000 per scored
+    /// pair.
+    #[arg(long)]
+    fuel_per_item: Option<u64>,
+    /// Fuel per pair when a matcher explains (the server's default: 500000).
+    #[arg(long)]
+    explain_fuel_per_item: Option<u64>,
+    /// Wall-clock budget of the invocation, in milliseconds (the server's default: 2000).
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// Memory the plugin may grow to, in MiB (the server's default: 64).
+    #[arg(long)]
+    memory_mib: Option<u64>,
+    /// Where compiled components are kept between runs, by content hash (the server's default directory, so both
+    /// reuse one artifact): an 18 MB Python component compiles once, not on every run.
+    #[arg(long, default_value = "upward-plugin-cache")]
+    cache_dir: std::path::PathBuf,
+    /// Compile in memory only, keeping nothing on disk.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 /// `upward plugin run`: the same checks as an upload (world, contract version, imports), the same compile, and the
@@ -233,8 +253,36 @@ fn run_plugin(run: PluginRun) -> Result<(serde_json::Value, bool), String> {
             .ok_or_else(|| format!("--secret {secret}: expected NAME=VALUE"))?;
         network.secrets.insert(name.to_string(), value.to_string());
     }
-    let limits = Limits::default();
-    let host = Host::with(None, limits.memory_bytes * 4, run.allow_insecure).map_err(|e| e.to_string())?;
+    let defaults = Limits::default();
+    let positive = |name: &str, value: Option<u64>| match value {
+        Some(0) => Err(format!("--{name}: must be at least 1")),
+        _ => Ok(value),
+    };
+    let memory_mib = positive("memory-mib", run.memory_mib)?.unwrap_or((defaults.memory_bytes >> 20) as u64);
+    if memory_mib > 4096 {
+        return Err("--memory-mib: at most 4096".into());
+    }
+    let limits = Limits {
+        fuel_per_item: positive("fuel-per-item", run.fuel_per_item)?.unwrap_or(defaults.fuel_per_item),
+        explain_fuel_per_item: positive("explain-fuel-per-item", run.explain_fuel_per_item)?
+            .unwrap_or(defaults.explain_fuel_per_item),
+        timeout: positive("timeout-ms", run.timeout_ms)?
+            .map(std::time::Duration::from_millis)
+            .unwrap_or(defaults.timeout),
+        memory_bytes: (memory_mib as usize) << 20,
+        ..defaults
+    };
+    let cache_dir = (!run.no_cache).then(|| run.cache_dir.clone());
+    let guard = upward_server::net::Guard::new(run.allow_insecure, Vec::new());
+    let host =
+        Host::with(cache_dir, limits.memory_bytes.max(defaults.memory_bytes * 4), guard).map_err(|e| e.to_string())?;
+    let sha256 = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
     // Connectors reach the network through the host's async client: run on a runtime's blocking pool, as the server does.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -243,7 +291,7 @@ fn run_plugin(run: PluginRun) -> Result<(serde_json::Value, bool), String> {
     let reference = run.wasm.display().to_string();
     let (result, invocation) = runtime
         .block_on(runtime.spawn_blocking(move || {
-            let component = host.compile(&bytes)?;
+            let (component, _) = host.cache.get_or_compile(&sha256, &bytes)?;
             host.check_world(kind, &component)?;
             plugins::run::invoke(
                 &host,

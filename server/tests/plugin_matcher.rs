@@ -70,8 +70,8 @@ fn the_default_matcher_plugin_scores_exactly_like_the_built_in_policy() {
         }
     }
     // The whole engine agrees too: the same proposals, in the same order.
-    let a = matching::run(&inputs, &BuiltinPolicy).unwrap();
-    let b = matching::run(&inputs, &plugin).unwrap();
+    let a = matching::run(&inputs, &BuiltinPolicy, &matching::solver::Stop::never()).unwrap();
+    let b = matching::run(&inputs, &plugin, &matching::solver::Stop::never()).unwrap();
     assert_eq!(a.proposals, b.proposals);
     assert_eq!(a.stats.total_score, b.stats.total_score);
 }
@@ -167,7 +167,7 @@ fn a_hostile_matcher_is_contained_whatever_it_does() {
         .to_string();
     assert!(error.contains("deadline"), "{error}");
     // Malformed output: the engine refuses NaN and a wrong number of verdicts.
-    let nan = matching::run(&inputs, &policy("nan"))
+    let nan = matching::run(&inputs, &policy("nan"), &matching::solver::Stop::never())
         .err()
         .expect("NaN is refused")
         .to_string();
@@ -193,14 +193,14 @@ fn compiled_components_survive_a_restart() {
     let bytes = std::fs::read(built_plugin("default_matcher")).unwrap();
     let sha = "00ff00ff";
     {
-        let host = Host::with(Some(dir.clone()), 64 << 20, false).unwrap();
+        let host = Host::with(Some(dir.clone()), 64 << 20, upward_server::net::Guard::strict()).unwrap();
         let (_, source) = host.cache.get_or_compile(sha, &bytes).unwrap();
         assert_eq!(source, ArtifactSource::Compiled);
         let (_, source) = host.cache.get_or_compile(sha, &bytes).unwrap();
         assert_eq!(source, ArtifactSource::Memory);
     }
     {
-        let restarted = Host::with(Some(dir.clone()), 64 << 20, false).unwrap();
+        let restarted = Host::with(Some(dir.clone()), 64 << 20, upward_server::net::Guard::strict()).unwrap();
         let (component, source) = restarted.cache.get_or_compile(sha, &bytes).unwrap();
         assert_eq!(source, ArtifactSource::Disk);
         // The loaded artifact is a working matcher.
@@ -214,7 +214,7 @@ fn compiled_components_survive_a_restart() {
         std::fs::remove_file(&path).unwrap();
         std::fs::write(&path, b"garbage").unwrap();
     }
-    let fresh = Host::with(Some(dir.clone()), 64 << 20, false).unwrap();
+    let fresh = Host::with(Some(dir.clone()), 64 << 20, upward_server::net::Guard::strict()).unwrap();
     let (_, source) = fresh.cache.get_or_compile(sha, &bytes).unwrap();
     assert_eq!(source, ArtifactSource::Compiled);
     std::fs::remove_dir_all(&dir).unwrap();

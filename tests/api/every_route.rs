@@ -4,7 +4,8 @@
 //! never a 5xx, never a dropped connection. The sweep reads the routes from `openapi/openapi.json`, so a route added
 //! tomorrow is swept tomorrow. Ids of real resources (a cohort's participant, programme, pair, session, …) are used
 //! where the path names them, so wrong bodies reach the domain's validation, not only the router; each call is made
-//! as an admin, a programme manager and a participant.
+//! as an admin, a programme manager and a participant. A NUL character (U+0000) in every text field and every string
+//! parameter is refused the same way on both backends (PostgreSQL cannot store one): a 4xx naming where it was.
 
 use std::collections::BTreeMap;
 
@@ -74,6 +75,9 @@ async fn every_route_answers_bad_input_with_a_problem_document(backend: Backend)
                     attempts.push(Attempt::new(&url, "every field of the wrong type").json(wrong(&spec, schema)));
                     attempts.push(Attempt::new(&url, "an array for a body").json(json!([1, "two", null])));
                     attempts.push(Attempt::new(&url, "a truncated body").raw("application/json", "{\"a\": "));
+                    if let Some(body) = with_nul(&spec, schema) {
+                        attempts.push(Attempt::new(&url, "NUL in every text field").json(body));
+                    }
                 }
                 if let Some(content_type) = &other_type {
                     attempts
@@ -84,6 +88,8 @@ async fn every_route_answers_bad_input_with_a_problem_document(backend: Backend)
                         let q: Vec<(&str, &str)> = query.iter().map(|name| (*name, value)).collect();
                         attempts.push(Attempt::new(&url, "query parameters of the wrong kind").query(q));
                     }
+                    let q: Vec<(&str, &str)> = query.iter().map(|name| (*name, "a\u{0}b")).collect();
+                    attempts.push(Attempt::new(&url, "NUL in every query parameter").query(q));
                 }
             }
 
@@ -111,12 +117,16 @@ async fn every_route_answers_bad_input_with_a_problem_document(backend: Backend)
                 let body = response.text().await.unwrap_or_default();
                 if status >= 500 {
                     failures.push(format!("{what}: {status} {body}"));
-                } else if (400..500).contains(&status) && content_type != expected_error_type(path) {
+                } else if (400..500).contains(&status) && content_type != expected_error_type(path, status) {
                     failures.push(format!(
                         "{what}: {status} as {content_type:?}, not a problem document: {body}"
                     ));
                 } else if attempt.what == "every field of the wrong type" && status < 300 {
                     failures.push(format!("{what}: accepted with {status}: {body}"));
+                } else if attempt.what.starts_with("NUL") && status < 400 {
+                    failures.push(format!("{what}: a NUL was accepted with {status}: {body}"));
+                } else if attempt.what == "NUL in every query parameter" && status != 400 {
+                    failures.push(format!("{what}: {status}, not 400: {body}"));
                 }
             }
         }
@@ -247,10 +257,31 @@ fn wrong(spec: &Value, schema: &Value) -> Value {
     Value::Object(body)
 }
 
+/// An object with every text property (strings, lists of strings, string values of maps) holding a NUL; `None` when
+/// the schema has no text property.
+fn with_nul(spec: &Value, schema: &Value) -> Option<Value> {
+    let mut body = serde_json::Map::new();
+    for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+        let property = resolve(spec, property);
+        let kind = match &property["type"] {
+            Value::Array(types) => types.iter().find(|t| *t != "null").cloned().unwrap_or(Value::Null),
+            other => other.clone(),
+        };
+        let value = match kind.as_str() {
+            Some("string") => json!("a\u{0}b"),
+            Some("array") if resolve(spec, &property["items"])["type"] == "string" => json!(["a\u{0}b"]),
+            Some("object") => json!({"key": "a\u{0}b"}),
+            _ => continue,
+        };
+        body.insert(name.clone(), value);
+    }
+    (!body.is_empty()).then_some(Value::Object(body))
+}
+
 /// The media type of a 4xx: a problem document, except at the token endpoint, whose errors RFC 6749 (§5.2) makes
 /// `application/json` with an `error` code (ours carry the problem fields as well).
-fn expected_error_type(path: &str) -> &'static str {
-    if path == "/v1/oauth/token" {
+fn expected_error_type(path: &str, status: u16) -> &'static str {
+    if path == "/v1/oauth/token" && status != 413 && status != 429 {
         "application/json"
     } else {
         "application/problem+json"

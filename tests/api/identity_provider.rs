@@ -304,10 +304,30 @@ async fn identity_provider_registration_is_validated_and_audited(backend: Backen
     let insecure = put(&acme.token, json!({"issuer": "https://idp.test/", "jwks_uri": "http://idp.test/jwks", "audience": "a", "participant_attribute": "email"})).await.unwrap();
     let problem = assert_problem(insecure, 422, "validation_failed").await;
     assert_eq!(problem["errors"][0]["field"], "jwks_uri");
-    let bad_attr = put(&acme.token, json!({"issuer": "https://idp.test/", "jwks_uri": "https://idp.test/jwks", "audience": "a", "participant_attribute": "phone"})).await.unwrap();
+    // The JWKS URI goes through the outbound guard: no internal address, however it is spelled, and no novel.
+    for (uri, code) in [
+        ("https://169.254.169.254/latest/meta-data".to_string(), "url_refused"),
+        ("https://10.0.0.1/jwks".to_string(), "url_refused"),
+        ("https://[::1]/jwks".to_string(), "url_refused"),
+        ("https://[::ffff:127.0.0.1]/jwks".to_string(), "url_refused"),
+        ("https://[64:ff9b::a9fe:a9fe]/jwks".to_string(), "url_refused"),
+        ("https://localhost/jwks".to_string(), "url_refused"),
+        (format!("https://93.184.216.34/{}", "a".repeat(500_000)), "too_long"),
+    ] {
+        let refused = put(
+            &acme.token,
+            json!({"issuer": "https://idp.test/", "jwks_uri": uri, "audience": "a", "participant_attribute": "email"}),
+        )
+        .await
+        .unwrap();
+        let problem = assert_problem(refused, 422, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "jwks_uri", "{uri:.60}");
+        assert_eq!(problem["errors"][0]["code"], code, "{uri:.60}: {problem}");
+    }
+    let bad_attr = put(&acme.token, json!({"issuer": "https://idp.test/", "jwks_uri": "https://93.184.216.34/jwks", "audience": "a", "participant_attribute": "phone"})).await.unwrap();
     assert_problem(bad_attr, 422, "invalid_body").await;
 
-    let body = json!({"issuer": "https://idp.test/", "jwks_uri": "https://idp.test/jwks", "audience": "a", "participant_attribute": "external_id"});
+    let body = json!({"issuer": "https://idp.test/", "jwks_uri": "https://93.184.216.34/jwks", "audience": "a", "participant_attribute": "external_id"});
     let created = put(&acme.token, body.clone()).await.unwrap();
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();

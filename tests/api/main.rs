@@ -2,6 +2,7 @@
 //! PostgreSQL. One binary, one module per capability.
 
 mod auth;
+mod containment;
 mod errors;
 mod events;
 mod every_route;

@@ -10,18 +10,6 @@ on_every_backend!(
     a_run_left_behind_by_a_stopped_instance_is_failed,
 );
 
-async fn wait_for(app: &TestApp, path: &str, token: &str) -> Value {
-    for _ in 0..200 {
-        let (status, run) = app.call(Method::GET, path, token, None).await;
-        assert_eq!(status, 200, "{run}");
-        if run["state"] == "succeeded" || run["state"] == "failed" {
-            return run;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the run did not finish");
-}
-
 async fn a_matching_run_proposes_the_optimal_pairs_and_accepting_creates_them(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let acme = app.org("Acme").await;
@@ -64,7 +52,7 @@ async fn a_matching_run_proposes_the_optimal_pairs_and_accepting_creates_them(ba
     let location = response.headers()["location"].to_str().unwrap().to_string();
     let queued: Value = response.json().await.unwrap();
     assert_eq!(queued["state"], "queued");
-    let run = wait_for(&app, &location, &manager).await;
+    let run = app.wait_for_run(&location, &manager).await;
     assert_eq!(run["state"], "succeeded", "{run}");
     assert_eq!(run["stats"]["candidates"], 4, "{}", run["stats"]);
 
@@ -127,7 +115,7 @@ async fn a_matching_run_proposes_the_optimal_pairs_and_accepting_creates_them(ba
     // A second run finds nobody left to pair: every mentor is at capacity.
     let response = app.request(Method::POST, &runs, &manager).send().await.unwrap();
     let location = response.headers()["location"].to_str().unwrap().to_string();
-    let run = wait_for(&app, &location, &manager).await;
+    let run = app.wait_for_run(&location, &manager).await;
     assert_eq!(run["proposals"], json!([]));
     assert_eq!(run["stats"]["candidates"], 0);
 }

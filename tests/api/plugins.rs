@@ -16,18 +16,6 @@ on_every_backend!(
 
 const DEFAULT: &str = "name=default-matcher&version=0.1.0&kind=matcher";
 
-async fn wait_for_run(app: &TestApp, path: &str, token: &str) -> Value {
-    for _ in 0..400 {
-        let (status, run) = app.call(Method::GET, path, token, None).await;
-        assert_eq!(status, 200, "{run}");
-        if run["state"] == "succeeded" || run["state"] == "failed" {
-            return run;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the run did not finish");
-}
-
 async fn an_admin_uploads_a_matcher_and_a_programme_matches_with_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let acme = app.org("Acme").await;
@@ -86,7 +74,9 @@ async fn an_admin_uploads_a_matcher_and_a_programme_matches_with_it(backend: Bac
     }
     let runs = format!("/v1/programmes/{programme}/matching-runs");
     let builtin_run = app.ok(&runs, &admin, json!({}), 202).await;
-    let builtin_run = wait_for_run(&app, &format!("{runs}/{}", builtin_run["id"].as_str().unwrap()), &admin).await;
+    let builtin_run = app
+        .wait_for_run(&format!("{runs}/{}", builtin_run["id"].as_str().unwrap()), &admin)
+        .await;
     assert_eq!(builtin_run["state"], "succeeded", "{builtin_run}");
     assert_eq!(builtin_run["policy"], "builtin");
 
@@ -125,7 +115,9 @@ async fn an_admin_uploads_a_matcher_and_a_programme_matches_with_it(backend: Bac
 
     // The plugin's run proposes exactly what the built-in policy proposed, scores and explanations included.
     let plugin_run = app.ok(&runs, &admin, json!({}), 202).await;
-    let plugin_run = wait_for_run(&app, &format!("{runs}/{}", plugin_run["id"].as_str().unwrap()), &admin).await;
+    let plugin_run = app
+        .wait_for_run(&format!("{runs}/{}", plugin_run["id"].as_str().unwrap()), &admin)
+        .await;
     assert_eq!(plugin_run["state"], "succeeded", "{plugin_run}");
     assert_eq!(plugin_run["policy"], "default-matcher@0.1.0");
     assert_eq!(plugin_run["proposals"], builtin_run["proposals"]);

@@ -87,7 +87,7 @@ async fn two_instances_share_delivery_through_redis() {
 
 /// A documentation address (TEST-NET-3): public as far as the guard is concerned, an IP literal so the check needs
 /// no DNS, and nobody's real server.
-const PUBLIC: &str = "https://203.0.113.10/upward-hooks";
+const PUBLIC: &str = "https://93.184.216.34/upward-hooks";
 const SOON: Duration = Duration::from_secs(15);
 
 fn secret_of(body: &Value) -> &str {

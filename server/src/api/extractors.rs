@@ -42,7 +42,47 @@ impl FromRequest for Principal {
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| AuthError::InvalidToken("the Authorization header must be `Bearer <token>`".into()))?;
-            let principal = state(&req).auth.authenticate(token).await?;
+            let state = state(&req);
+            let principal = match state.auth.authenticate(token).await {
+                Ok(principal) => principal,
+                Err(e @ AuthError::Store(_)) => return Err(e.into()),
+                // A refused token counts against its source address; an address that keeps presenting them is locked
+                // out for a while (valid tokens never touch the limiter on this path).
+                Err(e) => {
+                    let address = req.peer_addr().map(|a| a.ip().to_string());
+                    state.limiter.auth_failed(None, address.as_deref()).await;
+                    if let Some(locked) = state.limiter.auth_locked(None, address.as_deref()).await {
+                        return Err(ApiError::RateLimited {
+                            detail: format!(
+                                "too many failed authentications from this address; retry in {} seconds",
+                                locked.retry_after_seconds
+                            ),
+                            retry_after: locked.retry_after_seconds,
+                            policy: None,
+                        });
+                    }
+                    return Err(e.into());
+                }
+            };
+            if let Some(decision) = state
+                .limiter
+                .request(&format!("{}:{}", principal.organisation_id, principal.subject))
+                .await
+            {
+                // The response carries the quota's state (see `request_context`).
+                req.extensions_mut().insert(decision);
+                if !decision.allowed {
+                    let quota = state.limiter.settings().requests_per_client.map_or(0, |q| q.quota);
+                    return Err(ApiError::RateLimited {
+                        detail: format!(
+                            "too many requests from this client; retry in {} seconds",
+                            decision.retry_after_seconds
+                        ),
+                        retry_after: decision.retry_after_seconds,
+                        policy: Some(crate::rate_limit::headers(quota, &decision)),
+                    });
+                }
+            }
             // The access log reads it from here.
             req.extensions_mut().insert(principal.clone());
             Ok(principal)
@@ -100,7 +140,8 @@ pub fn is_json(req: &HttpRequest) -> bool {
 
 /// An optional JSON body: empty means `T::default()`; anything else must be JSON that fits `T`.
 pub fn optional_json<T: DeserializeOwned + Default>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
-    if body.is_empty() {
+    // No body, or the JSON `null` the spec allows in its place.
+    if body.is_empty() || (is_json(req) && body.trim_ascii() == b"null") {
         return Ok(T::default());
     }
     if !is_json(req) {
@@ -115,6 +156,23 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::BadRequest {
             code: "malformed_json",
             detail: format!("the body is not valid JSON: {e}"),
+        });
+    }
+    // Every body this API takes is an object: `["archived"]` must not fill a struct's fields by position.
+    if raw.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::InvalidBody {
+            detail: "the body must be a JSON object".into(),
+            errors: vec![FieldError::new("", "invalid_type", "must be a JSON object")],
+        });
+    }
+    if let Some(field) = super::nul::in_json(raw) {
+        return Err(ApiError::InvalidBody {
+            detail: format!("`{field}` contains the NUL character (U+0000), which no text accepts"),
+            errors: vec![FieldError::new(
+                field,
+                "nul_character",
+                "must not contain the NUL character (U+0000)",
+            )],
         });
     }
     let mut de = serde_json::Deserializer::from_slice(raw);

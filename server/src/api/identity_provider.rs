@@ -61,9 +61,10 @@ async fn put_one(
     body: Json<PutIdentityProvider>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
+    let guard = crate::net::Guard::for_integrations(&state.config);
+    identity_providers::check_jwks_uri(&body.value, &guard).await?;
     let txn = state.db.begin().await?;
-    let (idp, created) =
-        identity_providers::put(&principal.scope(&txn), body.value, state.config.allow_insecure_urls).await?;
+    let (idp, created) = identity_providers::put(&principal.scope(&txn), body.value, &guard).await?;
     txn.commit().await.map_err(StoreError::from)?;
     state.auth.forget_organisation(principal.organisation_id);
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };

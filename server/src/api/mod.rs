@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod identity_provider;
 pub mod journal;
 pub mod matching;
+pub mod nul;
 pub mod oauth;
 pub mod pairs;
 pub mod participants;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub webhooks: crate::webhooks::Wake,
     /// Seals and opens secrets kept at rest.
     pub secrets: Arc<crate::secrets::SecretBox>,
+    /// Failed-authentication lock-outs and per-client quotas.
+    pub limiter: Arc<crate::rate_limit::Limiter>,
 }
 
 /// The check every administrative route makes.
@@ -169,7 +172,44 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(routes)
         .split_for_parts();
     events::add_webhooks(&mut spec);
+    constrain_parameters(&mut spec);
     spec
+}
+
+/// The rules the extractors enforce on shared parameters, stated once for every operation that takes them, so a
+/// client (or a fuzzer) reads them from the spec instead of learning them from refusals: `Idempotency-Key` is 1–255
+/// visible ASCII characters; `cursor` is the 22-character base64url string (16 bytes) a page's `next_cursor` gave.
+fn constrain_parameters(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let string = |min: usize, max: usize, pattern: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(min))
+            .max_length(Some(max))
+            .pattern(Some(pattern))
+            .build()
+    };
+    for item in spec.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                let schema = match parameter.name.as_str() {
+                    "Idempotency-Key" => string(1, 255, "^[!-~]+$"),
+                    "cursor" => string(22, 22, "^[A-Za-z0-9_-]{21}[AQgw]$"),
+                    _ => continue,
+                };
+                parameter.schema = Some(schema.into());
+            }
+        }
+    }
 }
 
 /// The whole application, as each HTTP worker builds it.
@@ -196,7 +236,9 @@ pub fn app(
         .wrap(
             ErrorHandlers::new()
                 .handler(actix_web::http::StatusCode::NOT_FOUND, as_problem)
-                .handler(actix_web::http::StatusCode::METHOD_NOT_ALLOWED, as_problem),
+                .handler(actix_web::http::StatusCode::METHOD_NOT_ALLOWED, as_problem)
+                .handler(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, as_problem)
+                .handler(actix_web::http::StatusCode::BAD_REQUEST, as_problem),
         )
         .wrap(actix_web::middleware::from_fn(request_context))
         .into_utoipa_app()
@@ -266,19 +308,33 @@ async fn unmatched(req: actix_web::HttpRequest, routes: web::Data<RouteTable>) -
     }
 }
 
-/// Turns actix's own bodyless 404/405 answers into problem documents; our handlers' problems pass through.
+/// Turns actix's own plain-text 400/404/405/413 answers (an extractor's, a route's) into problem documents; our
+/// handlers' problems, and the token endpoint's OAuth errors, pass through. (431 and 414 are answered by the HTTP
+/// layer before any of this runs.)
 fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_problem = res
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v == PROBLEM_CONTENT_TYPE);
-    if is_problem {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.to_str().is_ok_and(|v| v.starts_with("application/json")));
+    if is_problem || is_json {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
-    let error = if res.status() == actix_web::http::StatusCode::METHOD_NOT_ALLOWED {
-        ApiError::MethodNotAllowed
-    } else {
-        ApiError::RouteNotFound
+    let limit = res
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .map_or(0, |s| s.config.max_body_bytes);
+    let error = match res.status() {
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(limit),
+        actix_web::http::StatusCode::BAD_REQUEST => ApiError::BadRequest {
+            code: "bad_request",
+            detail: "the request could not be read".into(),
+        },
+        _ => ApiError::RouteNotFound,
     };
     let (req, _) = res.into_parts();
     let response: HttpResponse = error.error_response();
@@ -291,7 +347,7 @@ fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespo
 /// with the organisation, status and latency.
 async fn request_context(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let request_id = req
@@ -304,7 +360,22 @@ async fn request_context(
     let method = req.method().to_string();
     let path = req.path().to_string();
     let span = tracing::info_span!("request", request_id = %request_id);
-    let mut res = next.call(req).instrument(span).await?;
+    // A NUL in the path or the query string is refused before any handler sees it (see `nul`).
+    let refused = if nul::in_path(req.path()) {
+        Some(ApiError::BadRequest {
+            code: "invalid_path_parameter",
+            detail: "the path contains the NUL character (U+0000)".into(),
+        })
+    } else {
+        nul::in_query(req.query_string()).map(|name| ApiError::BadRequest {
+            code: "invalid_query_parameter",
+            detail: format!("the query parameter `{name}` contains the NUL character (U+0000), which no text accepts"),
+        })
+    };
+    let mut res = match refused {
+        Some(error) => req.into_response(error.error_response()).map_into_right_body(),
+        None => next.call(req).instrument(span).await?.map_into_left_body(),
+    };
     // A successful write committed events, and with them deliveries: wake the dispatchers.
     if method != "GET"
         && method != "HEAD"
@@ -316,6 +387,19 @@ async fn request_context(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut()
             .insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    // The client's request quota, when one is configured, on every answer (a refusal already carries it).
+    let quota = res.request().extensions().get::<crate::rate_limit::Decision>().copied();
+    if let (Some(decision), false) = (quota, res.headers().contains_key("ratelimit"))
+        && let Some(state) = res.request().app_data::<web::Data<AppState>>()
+        && let Some(q) = state.limiter.settings().requests_per_client
+    {
+        let (policy, current) = crate::rate_limit::headers(q.quota, &decision);
+        for (name, value) in [("ratelimit-policy", policy), ("ratelimit", current)] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                res.headers_mut().insert(header::HeaderName::from_static(name), value);
+            }
+        }
     }
     let organisation = res
         .request()

@@ -83,6 +83,10 @@ fn invalid_request(description: &str) -> HttpResponse {
         (status = 200, description = "A bearer token", body = IssuedToken),
         (status = 400, description = "`invalid_request`, `unsupported_grant_type` or `invalid_scope`", body = OAuthError),
         (status = 401, description = "`invalid_client`: unknown client or wrong secret", body = OAuthError),
+        (status = 413, description = "The body is larger than the configured limit", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed authentications for this client id or from this address: locked out for `Retry-After` seconds (longer after each further lock-out)",
+         body = super::problem::Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds until the lock-out ends"))),
     ),
     security(())
 )]
@@ -159,9 +163,46 @@ async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
             "the only scope is org_admin",
         );
     }
-    let organisation = match organisations::authenticate(&state.db, &client_id, &client_secret).await {
-        Ok(Some(o)) => o,
+    // A client id or an address that keeps failing is locked out for a while (longer each time), before any lookup.
+    let address = req.peer_addr().map(|a| a.ip().to_string());
+    if let Some(locked) = state.limiter.auth_locked(Some(&client_id), address.as_deref()).await {
+        let refused = super::problem::ApiError::RateLimited {
+            detail: format!(
+                "too many failed authentications for this client or from this address; retry in {} seconds",
+                locked.retry_after_seconds
+            ),
+            retry_after: locked.retry_after_seconds,
+            policy: None,
+        };
+        return actix_web::ResponseError::error_response(&refused);
+    }
+    // No client id or secret holds a NUL (and PostgreSQL could not look one up): a failed authentication like any
+    // other.
+    let lookup = if super::nul::has_nul(&client_id) || super::nul::has_nul(&client_secret) {
+        Ok(None)
+    } else {
+        organisations::authenticate(&state.db, &client_id, &client_secret).await
+    };
+    let organisation = match lookup {
+        Ok(Some(o)) => {
+            state.limiter.auth_succeeded(&client_id).await;
+            o
+        }
         Ok(None) => {
+            // Who failed, never with what: the secret stays out of the log.
+            let shown: String = client_id
+                .chars()
+                .take(128)
+                .collect::<String>()
+                .escape_debug()
+                .to_string();
+            tracing::warn!(
+                target: "upward::auth",
+                client_id = %shown,
+                address = address.as_deref().unwrap_or("-"),
+                "failed client authentication"
+            );
+            state.limiter.auth_failed(Some(&client_id), address.as_deref()).await;
             return oauth_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",

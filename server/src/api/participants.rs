@@ -187,7 +187,7 @@ async fn get_one(
     request_body = UpdateParticipant,
     responses(
         (status = 200, description = "The updated participant", body = Participant, headers(("ETag" = String))),
-        BodyErrors, PreconditionError, NotFoundError, AuthErrors,
+        BodyErrors, IdempotencyErrors, PreconditionError, NotFoundError, AuthErrors,
     ),
     security(("bearer" = []))
 )]

@@ -362,6 +362,7 @@ async fn update(
     let txn = state.db.begin().await?;
     let plugin = plugins::update(
         &principal.scope(&txn),
+        &state.config,
         id.into_inner(),
         if_match.0.as_deref(),
         body.value,

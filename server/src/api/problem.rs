@@ -90,6 +90,14 @@ pub enum ApiError {
     IdempotencyKeyInUse,
     #[error("{0}")]
     Conflict(String),
+    /// Too many requests, or too many failed authentications: wait `retry_after` seconds.
+    #[error("{detail}")]
+    RateLimited {
+        detail: String,
+        retry_after: u64,
+        /// The `RateLimit-Policy` and `RateLimit` fields of the quota that refused the request.
+        policy: Option<(String, String)>,
+    },
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -159,6 +167,7 @@ impl ApiError {
             ),
             ApiError::IdempotencyKeyInUse => (S::CONFLICT, "idempotency_key_in_use", "Idempotency key in use"),
             ApiError::Conflict(_) => (S::CONFLICT, "conflict", "Conflict"),
+            ApiError::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
         }
     }
 
@@ -255,6 +264,16 @@ impl ResponseError for ApiError {
         ) {
             response.insert_header((header::RETRY_AFTER, "5"));
         }
+        if let ApiError::RateLimited {
+            retry_after, policy, ..
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            if let Some((policy, state)) = policy {
+                response.insert_header(("RateLimit-Policy", policy.as_str()));
+                response.insert_header(("RateLimit", state.as_str()));
+            }
+        }
         response.json(problem)
     }
 }
@@ -309,6 +328,13 @@ impl IntoResponses for AuthErrors {
                 "The caller's role may not do this",
                 "forbidden",
                 "this requires the org_admin role",
+            ),
+            (
+                429,
+                "Too many requests from this client, or too many failed authentications from this address; wait \
+                 for `Retry-After` seconds (the `RateLimit` and `RateLimit-Policy` headers describe the quota)",
+                "rate_limited",
+                "too many requests; retry in 3 seconds",
             ),
         ])
     }
@@ -400,16 +426,24 @@ impl IntoResponses for PreconditionError {
     }
 }
 
-/// 409 and 422 for `Idempotency-Key`.
+/// 409 and 422 for `Idempotency-Key` (and unique fields).
 pub struct IdempotencyErrors;
 impl IntoResponses for IdempotencyErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[(
-            409,
-            "A unique field is taken, or a request with this Idempotency-Key is in flight",
-            "email_taken",
-            "another participant of this organisation has this email",
-        )])
+        responses(&[
+            (
+                409,
+                "A unique field is taken (`email_taken`, `external_id_taken`), or a request with this Idempotency-Key is in flight (`idempotency_key_in_use`)",
+                "email_taken",
+                "another participant of this organisation has this email",
+            ),
+            (
+                422,
+                "The body does not fit the schema (`invalid_body`), breaks a rule (`validation_failed`), or an Idempotency-Key is reused with a different request (`idempotency_key_reused`)",
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request",
+            ),
+        ])
     }
 }
 

@@ -62,7 +62,7 @@ async fn create(
     body: Json<CreateWebhookEndpoint>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let checked = webhook_endpoints::check_create(body.value, state.config.webhook_allow_private_targets).await?;
+    let checked = webhook_endpoints::check_create(body.value, &crate::net::Guard::for_webhooks(&state.config)).await?;
     transact(
         &req,
         &state,
@@ -159,7 +159,7 @@ async fn update(
     body: Json<UpdateWebhookEndpoint>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let checked = webhook_endpoints::check_update(body.value, state.config.webhook_allow_private_targets).await?;
+    let checked = webhook_endpoints::check_update(body.value, &crate::net::Guard::for_webhooks(&state.config)).await?;
     let txn = state.db.begin().await?;
     let endpoint =
         webhook_endpoints::update(&principal.scope(&txn), id.into_inner(), if_match.0.as_deref(), checked).await?;

@@ -33,21 +33,26 @@ pub enum JwksError {
 
 pub struct JwksCache {
     http: reqwest::Client,
+    guard: crate::net::Guard,
     max_age: Duration,
     min_refresh: Duration,
     entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<CachedJwks>>>>>,
 }
 
 impl JwksCache {
-    pub fn new(max_age: Duration, min_refresh: Duration) -> JwksCache {
+    pub fn new(max_age: Duration, min_refresh: Duration, guard: crate::net::Guard) -> JwksCache {
+        // Names resolve through the outbound guard, so a JWKS host that starts resolving inside is refused at the
+        // connection; IP literals are checked before each fetch.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(guard.resolver())
             .user_agent(concat!("upward/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a TLS backend is compiled in");
         JwksCache {
             http,
+            guard,
             max_age,
             min_refresh,
             entries: Mutex::new(HashMap::new()),
@@ -85,9 +90,14 @@ impl JwksCache {
     }
 
     async fn fetch(&self, uri: &str) -> Result<CachedJwks, JwksError> {
+        let url = self
+            .guard
+            .check_form(uri)
+            .and_then(|url| self.guard.check_literal(&url).map(|()| url))
+            .map_err(|e| JwksError::Fetch(format!("refused: {e}")))?;
         let mut response = self
             .http
-            .get(uri)
+            .get(url)
             .send()
             .await
             .map_err(|e| JwksError::Fetch(e.without_url().to_string()))?;

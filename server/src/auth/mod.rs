@@ -168,6 +168,7 @@ impl Authenticator {
             providers: idp::JwksCache::new(
                 Duration::from_secs(config.idp_jwks_cache_seconds),
                 Duration::from_secs(config.idp_jwks_min_refresh_seconds),
+                crate::net::Guard::for_integrations(config),
             ),
             cache: RwLock::new(HashMap::new()),
         })
@@ -257,11 +258,17 @@ impl Authenticator {
             .split('.')
             .nth(1)
             .ok_or_else(|| invalid("the token is malformed"))?;
-        let peek: Peek = URL_SAFE_NO_PAD
+        let payload = URL_SAFE_NO_PAD
             .decode(payload)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| invalid("the token is malformed"))?;
+            .map_err(|_| invalid("the token is malformed"))?;
+        // A NUL in any claim or in the key id is never a real token, and PostgreSQL cannot even look it up: refuse it
+        // before anything is read (JSON carries a NUL only as the escape `\u0000`).
+        if payload.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+            || header.kid.as_deref().is_some_and(|k| k.contains('\0'))
+        {
+            return Err(invalid("the token is malformed: a claim contains the NUL character"));
+        }
+        let peek: Peek = serde_json::from_slice(&payload).map_err(|_| invalid("the token is malformed"))?;
         let issuer = peek.iss.as_deref().ok_or_else(|| invalid("the token has no issuer"))?;
 
         if issuer == self.issuer {

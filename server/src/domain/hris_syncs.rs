@@ -435,7 +435,7 @@ async fn execute(services: &Services, claim: &mut Claim) -> Result<(), Failure> 
         allowed_hosts: plugin.allowed_hosts.clone(),
         secrets: secrets.into_iter().collect(),
     };
-    let limits = plugins::effective_limits(&reader, &services.config).await?;
+    let limits = plugins::effective_limits(&reader, &services.config, &plugin).await?;
     let component = plugins::loaded(&reader, &services.host, &plugin)
         .await
         .map_err(|e| Failure::Sync(e.to_string()))?;

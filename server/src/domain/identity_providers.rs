@@ -83,10 +83,26 @@ pub async fn get<C: ConnectionTrait>(scope: &Scope<'_, C>) -> DomainResult<Ident
         .ok_or(DomainError::NotFound("identity provider"))
 }
 
+/// Checks the JWKS URI against the outbound guard — its form and every address it resolves to — before anything is
+/// written (the DNS lookup must not happen inside a write transaction). Fetches check it again at each connection.
+pub async fn check_jwks_uri(cmd: &PutIdentityProvider, guard: &crate::net::Guard) -> DomainResult<()> {
+    let mut v = Violations::default();
+    if let Err(refused) = guard.check_url(cmd.jwks_uri.trim()).await {
+        let code = match refused {
+            crate::net::Refused::TooLong => "too_long",
+            crate::net::Refused::NotHttps => "insecure_url",
+            crate::net::Refused::NotAUrl(_) | crate::net::Refused::NoHost => "invalid_url",
+            _ => "url_refused",
+        };
+        v.add("jwks_uri", code, refused.to_string());
+    }
+    v.into_result()
+}
+
 pub async fn put<C: ConnectionTrait>(
     scope: &Scope<'_, C>,
     cmd: PutIdentityProvider,
-    allow_insecure_urls: bool,
+    guard: &crate::net::Guard,
 ) -> DomainResult<(IdentityProvider, bool)> {
     let mut v = Violations::default();
     let issuer = cmd.issuer.trim().to_string();
@@ -98,10 +114,18 @@ pub async fn put<C: ConnectionTrait>(
         v.add("audience", "invalid_length", "must be 1 to 500 characters");
     }
     let jwks_uri = cmd.jwks_uri.trim().to_string();
-    match reqwest::Url::parse(&jwks_uri) {
-        Ok(url) if url.scheme() == "https" || (allow_insecure_urls && url.scheme() == "http") => {}
-        Ok(_) => v.add("jwks_uri", "insecure_url", "must be an https URL"),
-        Err(_) => v.add("jwks_uri", "invalid_url", "is not a valid URL"),
+    match guard.check_form(&jwks_uri).and_then(|url| guard.check_literal(&url)) {
+        Ok(()) => {}
+        Err(crate::net::Refused::TooLong) => v.add(
+            "jwks_uri",
+            "too_long",
+            format!("must be at most {} characters", crate::net::MAX_URL_LEN),
+        ),
+        Err(crate::net::Refused::NotHttps) => v.add("jwks_uri", "insecure_url", "must be an https URL"),
+        Err(crate::net::Refused::NotAUrl(_) | crate::net::Refused::NoHost) => {
+            v.add("jwks_uri", "invalid_url", "is not a valid URL")
+        }
+        Err(refused) => v.add("jwks_uri", "url_refused", refused.to_string()),
     }
     let claim = cmd
         .claim

@@ -64,6 +64,7 @@ pub struct Acceptance {
                    "factors": [{"name": "shared_topics", "value": 1.0, "weight": 1.0, "contribution": 1.0}, {"name": "cross_department", "value": 1.0, "weight": 0.5, "contribution": 0.5}]}],
     "unmatched": [{"participant_id": "01936b2e-8f4a-7c3d-9a1b-00000000000a", "role": "mentee", "reason": "no eligible mentor: insufficient_level_gap ×2"}],
     "error": null,
+    "warnings": [],
     "accepted": null,
     "started_at": "2026-11-22T09:30:01Z",
     "finished_at": "2026-11-22T09:30:01Z",
@@ -83,6 +84,11 @@ pub struct MatchingRun {
     pub unmatched: Vec<Unmatched>,
     /// Why the run failed.
     pub error: Option<String>,
+    /// What went wrong without failing the run, e.g. a plugin that could not explain the pairs it chose (the
+    /// proposals then carry their scores without factors).
+    #[serde(default)]
+    #[schema(example = json!([]))]
+    pub warnings: Vec<String>,
     /// Filled once the run is accepted.
     pub accepted: Option<Vec<Acceptance>>,
     pub started_at: Option<DateTime<Utc>>,
@@ -125,6 +131,7 @@ pub async fn queue<C: ConnectionTrait>(
         proposals: Vec::new(),
         unmatched: Vec::new(),
         error: None,
+        warnings: Vec::new(),
         accepted: None,
         started_at: None,
         finished_at: None,
@@ -213,11 +220,17 @@ async fn try_execute(db: &Db, host: &Arc<Host>, config: &Config, organisation_id
         }
         Err(e) => return finish(db, organisation_id, id, Err(e.to_string())).await,
     };
-    let (outcome, plugin) = tokio::task::spawn_blocking(move || match plugin {
-        None => (matching::run(&inputs, &BuiltinPolicy), None),
-        Some((plugin, policy)) => {
-            let outcome = matching::run(&inputs, &policy);
-            (outcome, Some((plugin, policy.take_invocations())))
+    // The whole computation has a deadline, well inside the time after which housekeeping counts the run as
+    // abandoned: a run past it fails with a reason that says so and its core is freed.
+    let deadline = std::time::Duration::from_millis(config.matching_run_timeout_ms);
+    let (outcome, plugin) = tokio::task::spawn_blocking(move || {
+        let stop = matching::solver::Stop::new(Some(deadline), None);
+        match plugin {
+            None => (matching::run(&inputs, &BuiltinPolicy, &stop), None),
+            Some((plugin, policy)) => {
+                let outcome = matching::run(&inputs, &policy, &stop);
+                (outcome, Some((plugin, policy.take_invocations())))
+            }
         }
     })
     .await
@@ -264,6 +277,7 @@ async fn finish(
             next.stats = o.stats;
             next.proposals = o.proposals;
             next.unmatched = o.unmatched;
+            next.warnings = o.warnings;
             EventPayload::MatchingRunSucceeded
         }
         Err(message) => {

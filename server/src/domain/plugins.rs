@@ -92,6 +92,9 @@ pub struct Plugin {
     /// Its configuration, handed to the plugin by the `config` import.
     #[schema(value_type = Object)]
     pub config: Value,
+    /// This release's own limits, each within the organisation's (absent fields: the organisation's).
+    #[serde(default)]
+    pub limits: ReleaseLimits,
     /// Why compiling failed.
     pub error: Option<String>,
     pub compile_ms: Option<f64>,
@@ -146,6 +149,8 @@ pub struct Manifest {
 pub struct UpdatePlugin {
     #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
+    /// Replaces the release's own limits (`{}` clears them: the organisation's apply).
+    pub limits: Option<ReleaseLimits>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "super::participants::present")]
     #[schema(value_type = Option<String>)]
@@ -299,6 +304,7 @@ pub async fn upload<C: ConnectionTrait>(
         allowed_hosts,
         config_schema,
         config,
+        limits: ReleaseLimits::default(),
         error: None,
         compile_ms: None,
         created_at: now,
@@ -370,6 +376,7 @@ pub async fn list<C: ConnectionTrait>(
 
 pub async fn update<C: ConnectionTrait>(
     scope: &Scope<'_, C>,
+    config: &Config,
     id: Uuid,
     if_match: Option<&str>,
     cmd: UpdatePlugin,
@@ -384,6 +391,10 @@ pub async fn update<C: ConnectionTrait>(
     }
     if let Some(description) = cmd.description {
         next.description = super::optional_text(&mut v, "description", description, 500);
+    }
+    if let Some(release_limits) = cmd.limits {
+        release_limits.check(&mut v, &limits(scope, config).await?.limits);
+        next.limits = release_limits;
     }
     v.into_result()?;
     if next == current {
@@ -544,7 +555,7 @@ pub async fn invocations<C: ConnectionTrait>(
 /// and must not exceed the platform's maximum.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"timeout_ms": 2000, "memory_mib": 64, "fuel_per_item": 20000, "output_kib": 16384, "log_kib": 64}))]
+#[schema(example = json!({"timeout_ms": 2000, "memory_mib": 64, "fuel_per_item": 20000, "explain_fuel_per_item": 500000, "output_kib": 16384, "log_kib": 64}))]
 pub struct PluginLimits {
     /// Wall-clock budget of one invocation.
     pub timeout_ms: u64,
@@ -552,6 +563,10 @@ pub struct PluginLimits {
     pub memory_mib: u64,
     /// CPU (fuel) granted per item of a batch, on top of a fixed base.
     pub fuel_per_item: u64,
+    /// CPU (fuel) granted per pair a matcher explains (explaining costs an interpreted plugin about ten times what
+    /// scoring does).
+    #[serde(default = "default_explain_fuel_per_item")]
+    pub explain_fuel_per_item: u64,
     /// The largest output an invocation may return.
     pub output_kib: u64,
     /// Log volume kept per invocation.
@@ -565,6 +580,7 @@ pub struct SetPluginLimits {
     pub timeout_ms: Option<u64>,
     pub memory_mib: Option<u64>,
     pub fuel_per_item: Option<u64>,
+    pub explain_fuel_per_item: Option<u64>,
     pub output_kib: Option<u64>,
     pub log_kib: Option<u64>,
 }
@@ -572,8 +588,8 @@ pub struct SetPluginLimits {
 /// The organisation's limits and the platform's ceilings.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 #[schema(example = json!({
-    "limits": {"timeout_ms": 2000, "memory_mib": 64, "fuel_per_item": 20000, "output_kib": 16384, "log_kib": 64},
-    "maximums": {"timeout_ms": 30000, "memory_mib": 256, "fuel_per_item": 1000000, "output_kib": 65536, "log_kib": 1024},
+    "limits": {"timeout_ms": 2000, "memory_mib": 64, "fuel_per_item": 20000, "explain_fuel_per_item": 500000, "output_kib": 16384, "log_kib": 64},
+    "maximums": {"timeout_ms": 30000, "memory_mib": 256, "fuel_per_item": 1000000, "explain_fuel_per_item": 1000000, "output_kib": 65536, "log_kib": 1024},
     "updated_at": "2026-11-22T09:30:00Z"
 }))]
 pub struct PluginLimitsView {
@@ -592,6 +608,7 @@ impl PluginLimits {
             timeout_ms: l.timeout.as_millis() as u64,
             memory_mib: (l.memory_bytes >> 20) as u64,
             fuel_per_item: l.fuel_per_item,
+            explain_fuel_per_item: l.explain_fuel_per_item,
             output_kib: (l.output_bytes >> 10) as u64,
             log_kib: (l.log_bytes >> 10) as u64,
         }
@@ -602,6 +619,7 @@ impl PluginLimits {
             timeout_ms: config.plugin_max_timeout_ms,
             memory_mib: config.plugin_max_memory_mib,
             fuel_per_item: config.plugin_max_fuel_per_item,
+            explain_fuel_per_item: config.plugin_max_fuel_per_item,
             output_kib: config.plugin_max_output_kib,
             log_kib: config.plugin_max_log_kib,
         }
@@ -615,6 +633,7 @@ impl PluginLimits {
             timeout: std::time::Duration::from_millis(self.timeout_ms.min(max.timeout_ms)),
             memory_bytes: (self.memory_mib.min(max.memory_mib) as usize) << 20,
             fuel_per_item: self.fuel_per_item.min(max.fuel_per_item),
+            explain_fuel_per_item: self.explain_fuel_per_item.min(max.explain_fuel_per_item),
             output_bytes: (self.output_kib.min(max.output_kib) as usize) << 10,
             log_bytes: (self.log_kib.min(max.log_kib) as usize) << 10,
             ..Limits::default()
@@ -662,6 +681,12 @@ pub async fn set_limits<C: ConnectionTrait>(
             defaults.fuel_per_item,
             max.fuel_per_item,
         ),
+        explain_fuel_per_item: field(
+            "explain_fuel_per_item",
+            cmd.explain_fuel_per_item,
+            defaults.explain_fuel_per_item,
+            max.explain_fuel_per_item,
+        ),
         output_kib: field("output_kib", cmd.output_kib, defaults.output_kib, max.output_kib),
         log_kib: field("log_kib", cmd.log_kib, defaults.log_kib, max.log_kib),
     };
@@ -677,9 +702,82 @@ pub async fn set_limits<C: ConnectionTrait>(
     Ok(view)
 }
 
-/// The host limits for this organisation's invocations.
-pub async fn effective_limits<C: ConnectionTrait>(scope: &Scope<'_, C>, config: &Config) -> DomainResult<Limits> {
-    Ok(limits(scope, config).await?.limits.effective(config))
+fn default_explain_fuel_per_item() -> u64 {
+    Limits::default().explain_fuel_per_item
+}
+
+/// Limits for one release, each within the organisation's: a Python matcher may need more fuel than the
+/// organisation's Rust plugins, an untrusted release less time. Absent fields follow the organisation's limits.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"fuel_per_item": 40000, "explain_fuel_per_item": 600000}))]
+pub struct ReleaseLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel_per_item: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain_fuel_per_item: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_kib: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_kib: Option<u64>,
+}
+
+impl ReleaseLimits {
+    /// The organisation's limits with this release's in their place; each stays within the organisation's (which
+    /// may have dropped since the release's were set).
+    pub fn over(&self, organisation: &PluginLimits) -> PluginLimits {
+        let pick = |mine: Option<u64>, theirs: u64| mine.map_or(theirs, |m| m.min(theirs));
+        PluginLimits {
+            timeout_ms: pick(self.timeout_ms, organisation.timeout_ms),
+            memory_mib: pick(self.memory_mib, organisation.memory_mib),
+            fuel_per_item: pick(self.fuel_per_item, organisation.fuel_per_item),
+            explain_fuel_per_item: pick(self.explain_fuel_per_item, organisation.explain_fuel_per_item),
+            output_kib: pick(self.output_kib, organisation.output_kib),
+            log_kib: pick(self.log_kib, organisation.log_kib),
+        }
+    }
+
+    /// Each field set must be between 1 and the organisation's limit.
+    fn check(&self, v: &mut Violations, organisation: &PluginLimits) {
+        for (name, mine, theirs) in [
+            ("timeout_ms", self.timeout_ms, organisation.timeout_ms),
+            ("memory_mib", self.memory_mib, organisation.memory_mib),
+            ("fuel_per_item", self.fuel_per_item, organisation.fuel_per_item),
+            (
+                "explain_fuel_per_item",
+                self.explain_fuel_per_item,
+                organisation.explain_fuel_per_item,
+            ),
+            ("output_kib", self.output_kib, organisation.output_kib),
+            ("log_kib", self.log_kib, organisation.log_kib),
+        ] {
+            if let Some(value) = mine
+                && (value == 0 || value > theirs)
+            {
+                v.add(
+                    format!("limits.{name}"),
+                    "out_of_range",
+                    format!("must be between 1 and the organisation's limit, {theirs}"),
+                );
+            }
+        }
+    }
+}
+
+/// The host limits for one release's invocations: the organisation's, narrowed by the release's own.
+pub async fn effective_limits<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    config: &Config,
+    plugin: &Plugin,
+) -> DomainResult<Limits> {
+    Ok(plugin
+        .limits
+        .over(&limits(scope, config).await?.limits)
+        .effective(config))
 }
 
 // ---- Running plugins: compiling, loading and invoking on the blocking pool, never on an HTTP worker. ----
@@ -819,7 +917,7 @@ pub async fn dry_run(
     let Some(input) = input else {
         return Err(DomainError::Invalid(Vec::new()));
     };
-    let limits = effective_limits(&reader, config).await?;
+    let limits = effective_limits(&reader, config, &plugin).await?;
     let component = loaded(&reader, &host, &plugin).await?;
     let reference = plugin.reference.clone();
     let network = crate::plugins::Network {
@@ -885,7 +983,7 @@ pub async fn matcher_for<C: ConnectionTrait>(
         .plugin_by_reference(name, version)
         .await?
         .ok_or(DomainError::NotFound("plugin"))?;
-    let limits = effective_limits(scope, config).await?;
+    let limits = effective_limits(scope, config, &plugin).await?;
     let component = loaded(scope, host, &plugin).await?;
     let policy = PluginPolicy::new(host, reference, &component, limits, plugin.config.to_string())
         .map_err(|e| failed(&plugin, &e.to_string(), e.outcome()))?;

@@ -218,7 +218,7 @@ async fn compute(
         let error = format!("the survey scorer {reference} is not a ready plugin release of this organisation");
         return finish(true, None, Some(error), None).await;
     };
-    let limits = plugins::effective_limits(&reader, config).await?;
+    let limits = plugins::effective_limits(&reader, config, &plugin).await?;
     let component = plugins::loaded(&reader, host, &plugin).await?;
     let input = Input::Scorer(ScorerInput {
         questions: survey_questions(&survey),

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::{DomainError, DomainResult, Violations};
 use crate::events::{self, CATALOGUE, EventPayload};
+use crate::net::Guard;
 use crate::store::{self, Scope};
 use crate::webhooks::signer;
 
@@ -211,11 +212,15 @@ fn check_metadata(v: &mut Violations, metadata: BTreeMap<String, String>) -> BTr
 
 /// Checks a target URL (scheme, and every address it resolves to) before anything is written: the DNS lookup must
 /// not happen inside a write transaction.
-pub async fn check_url(v: &mut Violations, url: &str, allow_private: bool) -> String {
+pub async fn check_url(v: &mut Violations, url: &str, guard: &Guard) -> String {
     let url = url.trim().to_string();
-    if url.len() > 2000 {
-        v.add("url", "too_long", "must be at most 2000 characters");
-    } else if let Err(refused) = crate::net::check_target(&url, allow_private).await {
+    if url.len() > crate::net::MAX_URL_LEN {
+        v.add(
+            "url",
+            "too_long",
+            format!("must be at most {} characters", crate::net::MAX_URL_LEN),
+        );
+    } else if let Err(refused) = guard.check_url(&url).await {
         v.add("url", "url_refused", refused.to_string());
     }
     url
@@ -228,9 +233,9 @@ pub struct CheckedCreate {
 }
 
 /// Checks the URL of a creation (outside the transaction).
-pub async fn check_create(cmd: CreateWebhookEndpoint, allow_private: bool) -> DomainResult<CheckedCreate> {
+pub async fn check_create(cmd: CreateWebhookEndpoint, guard: &Guard) -> DomainResult<CheckedCreate> {
     let mut v = Violations::default();
-    let url = check_url(&mut v, &cmd.url, allow_private).await;
+    let url = check_url(&mut v, &cmd.url, guard).await;
     v.into_result()?;
     Ok(CheckedCreate { cmd, url })
 }
@@ -240,10 +245,10 @@ pub struct CheckedUpdate {
     cmd: UpdateWebhookEndpoint,
 }
 
-pub async fn check_update(mut cmd: UpdateWebhookEndpoint, allow_private: bool) -> DomainResult<CheckedUpdate> {
+pub async fn check_update(mut cmd: UpdateWebhookEndpoint, guard: &Guard) -> DomainResult<CheckedUpdate> {
     if let Some(url) = cmd.url.take() {
         let mut v = Violations::default();
-        cmd.url = Some(check_url(&mut v, &url, allow_private).await);
+        cmd.url = Some(check_url(&mut v, &url, guard).await);
         v.into_result()?;
     }
     Ok(CheckedUpdate { cmd })

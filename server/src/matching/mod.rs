@@ -24,6 +24,10 @@ use policy::{Candidate, Factor, MatchingPolicy, PolicyError, Side, Verdict};
 /// Candidates scored per policy call.
 pub const BATCH: usize = 100_000;
 
+/// Chosen pairs explained per policy call: explaining costs an interpreted plugin about ten times what scoring does,
+/// so explanations go in smaller calls, each with its own budget.
+pub const EXPLAIN_BATCH: usize = 256;
+
 /// Everything a run reads, loaded beforehand.
 pub struct Inputs {
     pub programme: Programme,
@@ -75,10 +79,22 @@ pub struct Outcome {
     pub proposals: Vec<Proposal>,
     pub unmatched: Vec<Unmatched>,
     pub stats: Stats,
+    /// What went wrong without failing the run (explanations the policy could not give).
+    pub warnings: Vec<String>,
 }
 
-/// Runs the three stages. Deterministic for the same inputs: participants are taken in enrolment order.
-pub fn run(inputs: &Inputs, policy: &dyn MatchingPolicy) -> Result<Outcome, PolicyError> {
+/// Why a run produced no assignment.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Stopped(#[from] solver::Stopped),
+}
+
+/// Runs the three stages. Deterministic for the same inputs: participants are taken in enrolment order. `stop` bounds
+/// the whole run: it is checked between scoring batches and inside the assignment.
+pub fn run(inputs: &Inputs, policy: &dyn MatchingPolicy, stop: &solver::Stop<'_>) -> Result<Outcome, RunError> {
     let p = &inputs.programme;
     let mut stats = Stats {
         mentors: inputs.mentors.len() as u64,
@@ -125,24 +141,24 @@ pub fn run(inputs: &Inputs, policy: &dyn MatchingPolicy) -> Result<Outcome, Poli
     stats.candidates = candidates.len() as u64;
     stats.candidates_ms = ms(started);
 
-    // 2. Scores, in batches, in thousandths.
+    // 2. Scores, in batches.
     let started = Instant::now();
     let mut scores: Vec<solver::Score> = Vec::with_capacity(candidates.len());
     for chunk in candidates.chunks(BATCH) {
+        stop.check()?;
         let batch: Vec<Candidate<'_>> = chunk.iter().map(|&(i, j)| sides(inputs, i, j)).collect();
         let verdicts = policy.score(p, &batch, false)?;
         if verdicts.len() != batch.len() {
             return Err(PolicyError::WrongCount {
                 expected: batch.len(),
                 got: verdicts.len(),
-            });
+            }
+            .into());
         }
         for verdict in verdicts {
             scores.push(match verdict {
-                Verdict::Score { score, .. } if score.is_finite() && score >= 0.0 => {
-                    Some((score * 1000.0).round() as i64)
-                }
-                Verdict::Score { score, .. } => return Err(PolicyError::BadScore(score)),
+                Verdict::Score { score, .. } if score.is_finite() && score >= 0.0 => Some(score),
+                Verdict::Score { score, .. } => return Err(PolicyError::BadScore(score).into()),
                 Verdict::Veto { .. } => {
                     stats.vetoed += 1;
                     None
@@ -153,6 +169,7 @@ pub fn run(inputs: &Inputs, policy: &dyn MatchingPolicy) -> Result<Outcome, Poli
     stats.scoring_ms = ms(started);
 
     // 3. The optimal assignment: a row per free mentor slot, a column per mentee.
+    stop.check()?;
     let started = Instant::now();
     let mut slot_owner: Vec<u32> = Vec::new();
     let mut first_slot: Vec<usize> = Vec::with_capacity(inputs.mentors.len());
@@ -171,20 +188,55 @@ pub fn run(inputs: &Inputs, policy: &dyn MatchingPolicy) -> Result<Outcome, Poli
             matrix[slot * cols + j as usize] = *score;
         }
     }
-    let assignment = solver::assign(rows, cols, &matrix);
+    let assignment = solver::assign(rows, cols, &matrix, stop)?;
     stats.assignment_ms = ms(started);
 
-    // Explanations for the chosen pairs only (a million factor lists would not fit the budget).
-    let chosen: Vec<(u32, u32)> = assignment
+    // Explanations for the chosen pairs only (a million factor lists would not fit the budget). The assignment is
+    // already decided: a policy that cannot explain it does not undo it — the proposals keep the scores they were
+    // chosen by, without factors, and the run says why.
+    let chosen: Vec<(u32, u32, f64)> = assignment
         .iter()
         .enumerate()
-        .filter_map(|(slot, col)| col.map(|c| (slot_owner[slot], c as u32)))
+        .filter_map(|(slot, col)| col.map(|c| (slot_owner[slot], c as u32, matrix[slot * cols + c].unwrap_or(0.0))))
         .collect();
-    let batch: Vec<Candidate<'_>> = chosen.iter().map(|&(i, j)| sides(inputs, i, j)).collect();
-    let verdicts = policy.score(p, &batch, true)?;
+    let mut warnings = Vec::new();
     let mut proposals = Vec::with_capacity(chosen.len());
-    for (&(i, j), verdict) in chosen.iter().zip(verdicts) {
-        if let Verdict::Score { score, factors } = verdict {
+    for chunk in chosen.chunks(EXPLAIN_BATCH) {
+        let batch: Vec<Candidate<'_>> = chunk.iter().map(|&(i, j, _)| sides(inputs, i, j)).collect();
+        let explained = if warnings.is_empty() {
+            match policy.score(p, &batch, true) {
+                Ok(v) if v.len() == batch.len() => Some(v),
+                Ok(v) => {
+                    warnings.push(format!(
+                        "explanations unavailable: the policy answered {} explanations for {} pairs; proposals carry \
+                         the scores they were chosen by, without factors",
+                        v.len(),
+                        batch.len()
+                    ));
+                    None
+                }
+                Err(e) => {
+                    warnings.push(format!(
+                        "explanations unavailable: {e}; proposals carry the scores they were chosen by, without factors"
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        for (index, &(i, j, chosen_score)) in chunk.iter().enumerate() {
+            let (score, factors) = match explained.as_ref().map(|v| &v[index]) {
+                Some(Verdict::Score { score, factors }) => (*score, factors.clone()),
+                Some(Verdict::Veto { reason }) => {
+                    warnings.push(format!(
+                        "the policy vetoed a pair it had scored when asked to explain it ({reason}); it is proposed \
+                         with the score it was chosen by"
+                    ));
+                    (chosen_score, Vec::new())
+                }
+                None => (chosen_score, Vec::new()),
+            };
             stats.total_score += score;
             proposals.push(Proposal {
                 mentor_id: inputs.mentors[i as usize].0.id,
@@ -236,6 +288,7 @@ pub fn run(inputs: &Inputs, policy: &dyn MatchingPolicy) -> Result<Outcome, Poli
         proposals,
         unmatched,
         stats,
+        warnings,
     })
 }
 

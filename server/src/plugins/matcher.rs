@@ -77,6 +77,14 @@ impl PluginPolicy {
         .0
     }
 
+    /// The limits of an `explain` call: fuel per item from the explanation budget.
+    fn explaining(&self) -> Limits {
+        Limits {
+            fuel_per_item: self.limits.explain_fuel_per_item,
+            ..self.limits.clone()
+        }
+    }
+
     /// The invocations so far, taken (the engine records them after the run).
     pub fn take_invocations(&self) -> Vec<Invocation> {
         self.invocations
@@ -89,13 +97,14 @@ impl PluginPolicy {
     /// the record says what really happened.
     fn call<R: Checked>(
         &self,
+        limits: &Limits,
         items: usize,
         call: impl FnOnce(&Matcher, &mut wasmtime::Store<State>) -> wasmtime::Result<Result<Vec<R>, String>>,
     ) -> (Result<Vec<R>, PluginError>, Usage) {
         let (result, usage) = invoke(
             Sandbox {
                 engine: &self.engine,
-                limits: &self.limits,
+                limits,
                 config: self.config.clone(),
                 network: None,
             },
@@ -129,7 +138,7 @@ impl PluginPolicy {
         let (context, mentors, mentees, candidates) = input.lower();
         let n = candidates.len();
         if input.explain {
-            let (r, u) = self.call(n, |m, store| {
+            let (r, u) = self.call(&self.explaining(), n, |m, store| {
                 m.upward_plugin_matching()
                     .call_explain(store, &context, &mentors, &mentees, &candidates)
             });
@@ -139,7 +148,7 @@ impl PluginPolicy {
             });
             (output, u)
         } else {
-            let (r, u) = self.call(n, |m, store| {
+            let (r, u) = self.call(&self.limits, n, |m, store| {
                 m.upward_plugin_matching()
                     .call_score(store, &context, &mentors, &mentees, &candidates)
             });
@@ -298,7 +307,7 @@ impl MatchingPolicy for PluginPolicy {
         let (context, mentors, mentees, candidates) = lower(programme, batch);
         let failed = |e: PluginError| PolicyError::Failed(format!("plugin {}: {e}", self.name));
         let verdicts = if explain {
-            self.call(batch.len(), |m, store| {
+            self.call(&self.explaining(), batch.len(), |m, store| {
                 m.upward_plugin_matching()
                     .call_explain(store, &context, &mentors, &mentees, &candidates)
             })
@@ -320,7 +329,7 @@ impl MatchingPolicy for PluginPolicy {
             })
             .collect::<Vec<_>>()
         } else {
-            self.call(batch.len(), |m, store| {
+            self.call(&self.limits, batch.len(), |m, store| {
                 m.upward_plugin_matching()
                     .call_score(store, &context, &mentors, &mentees, &candidates)
             })

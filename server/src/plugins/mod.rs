@@ -94,6 +94,9 @@ pub struct Limits {
     /// Fuel granted per invocation, plus `fuel_per_item` for each item of the batch.
     pub fuel_base: u64,
     pub fuel_per_item: u64,
+    /// Fuel per item when a matcher explains the pairs it chose: an interpreted plugin spends about ten times as much
+    /// explaining a pair as scoring it, so explanations have their own budget.
+    pub explain_fuel_per_item: u64,
     /// The largest output (strings and lists, as lifted by the host) an invocation may return.
     pub output_bytes: usize,
     /// Log bytes kept per invocation.
@@ -108,6 +111,8 @@ impl Default for Limits {
             fuel_base: 50_000_000,
             // ≈100 per scored pair in Rust, ≈17,000 in interpreted languages: room for the latter.
             fuel_per_item: 20_000,
+            // ≈1,000 per explained pair in Rust, ≈400,000 for a Python matcher.
+            explain_fuel_per_item: 500_000,
             output_bytes: 16 << 20,
             log_bytes: 64 << 10,
         }
@@ -173,17 +178,18 @@ pub struct Host {
     pub cache: ComponentCache,
     /// The HTTP client connectors reach their allowed hosts with.
     http: reqwest::Client,
-    allow_insecure_urls: bool,
+    /// What connectors may reach.
+    guard: crate::net::Guard,
 }
 
 impl Host {
     /// A host without an on-disk cache (tests, benchmarks, `upward plugin run`).
     pub fn new() -> Result<Host, PluginError> {
-        Host::with(None, Limits::default().memory_bytes * 4, false)
+        Host::with(None, Limits::default().memory_bytes * 4, crate::net::Guard::strict())
     }
 
     /// A host whose compiled artifacts survive restarts in `cache_dir`, with instances of up to `max_memory` bytes.
-    pub fn with(cache_dir: Option<PathBuf>, max_memory: usize, allow_insecure_urls: bool) -> Result<Host, PluginError> {
+    pub fn with(cache_dir: Option<PathBuf>, max_memory: usize, guard: crate::net::Guard) -> Result<Host, PluginError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.consume_fuel(true);
@@ -211,9 +217,11 @@ impl Host {
                 }
             })
             .map_err(|e| PluginError::Compile(e.to_string()))?;
+        // Names resolve through the outbound guard: the address a connector reaches is the address that was checked.
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
+            .dns_resolver(guard.resolver())
             .build()
             .map_err(|e| PluginError::Compile(e.to_string()))?;
         Ok(Host {
@@ -221,7 +229,7 @@ impl Host {
             engine,
             stop,
             http,
-            allow_insecure_urls,
+            guard,
         })
     }
 
@@ -271,7 +279,7 @@ pub struct State {
     limits: StoreLimits,
     config: String,
     network: Network,
-    http: Option<(reqwest::Client, bool)>,
+    http: Option<(reqwest::Client, crate::net::Guard)>,
     logs: Vec<String>,
     log_budget: usize,
     logs_truncated: bool,
@@ -329,7 +337,7 @@ pub(crate) struct Sandbox<'a> {
     pub engine: &'a Engine,
     pub limits: &'a Limits,
     pub config: String,
-    pub network: Option<(Network, reqwest::Client, bool)>,
+    pub network: Option<(Network, reqwest::Client, crate::net::Guard)>,
 }
 
 /// One invocation: a fresh store with fuel for `items`, the deadline and the memory cap; `instantiate` builds the
@@ -350,9 +358,9 @@ pub(crate) fn invoke<W, R>(
     } = sandbox;
     let started = Instant::now();
     let mut state = State::new(limits, config);
-    if let Some((network, client, insecure)) = network {
+    if let Some((network, client, guard)) = network {
         state.network = network;
-        state.http = Some((client, insecure));
+        state.http = Some((client, guard));
     }
     let mut store = wasmtime::Store::new(engine, state);
     store.limiter(|s| &mut s.limits);

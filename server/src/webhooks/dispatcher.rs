@@ -44,7 +44,8 @@ pub struct Settings {
     /// How often to look for due work when nothing wakes the dispatcher (retries coming due, other instances' events
     /// without Redis).
     pub poll_interval: Duration,
-    pub allow_private: bool,
+    /// What deliveries may reach.
+    pub guard: crate::net::Guard,
 }
 
 impl Settings {
@@ -59,7 +60,7 @@ impl Settings {
 pub async fn run(db: Db, settings: Settings, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
     let shared = Arc::new(Shared {
         db,
-        sender: Sender::new(settings.timeout, settings.allow_private),
+        sender: Sender::new(settings.timeout, settings.guard.clone()),
         in_flight: Semaphore::new(settings.concurrency.max(1)),
         active: Mutex::new(HashSet::new()),
         settings,

@@ -1,44 +1,21 @@
 //! Sending one delivery: the HTTP client every delivery goes through and what a receiver's answer means. The client
-//! resolves names through [`GuardedResolver`], so the address it connects to is the address that was checked — a
-//! name that starts resolving to an internal address after the endpoint was created is refused at that connection
-//! (no DNS-rebinding window). Redirects are never followed; at most [`MAX_STORED_BODY`] bytes of an answer are read.
+//! resolves names through the outbound guard ([`crate::net::Guard`]), so the address it connects to is the address
+//! that was checked — a name that starts resolving to an internal address after the endpoint was created is refused
+//! at that connection (no DNS-rebinding window). Redirects are never followed; at most [`MAX_STORED_BODY`] bytes of an
+//! answer are read.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-
-use crate::net::forbidden;
+use crate::net::Guard;
 
 /// How much of a receiver's answer is kept in the delivery log.
 pub const MAX_STORED_BODY: usize = 4096;
-
-/// Resolves like the system does, then refuses a name with any internal address (unless private targets are allowed).
-struct GuardedResolver {
-    allow_private: bool,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
-        Box::pin(async move {
-            let host = name.as_str().to_string();
-            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if !allow_private && let Some(bad) = addresses.iter().find(|a| forbidden(a.ip())) {
-                return Err(format!("refused: {host} resolves to {}, an internal address", bad.ip()).into());
-            }
-            let addrs: Addrs = Box::new(addresses.into_iter());
-            Ok(addrs)
-        })
-    }
-}
 
 /// The outbound HTTP side of the dispatcher.
 #[derive(Clone)]
 pub struct Sender {
     client: reqwest::Client,
-    allow_private: bool,
+    guard: Guard,
 }
 
 /// What one attempt came to.
@@ -77,39 +54,31 @@ impl AttemptResult {
 }
 
 impl Sender {
-    pub fn new(timeout: Duration, allow_private: bool) -> Sender {
+    pub fn new(timeout: Duration, guard: Guard) -> Sender {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("Upward-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+            .dns_resolver(guard.resolver())
             .build()
             // Building a client only fails when the TLS backend cannot start, which no delivery can work without.
             .expect("the webhook HTTP client must build");
-        Sender { client, allow_private }
+        Sender { client, guard }
     }
 
     /// POSTs `body` with `headers` to `url`; never fails, the outcome is in the result.
     pub async fn send(&self, url: &str, headers: &[(&'static str, String)], body: String) -> AttemptResult {
         let started = Instant::now();
-        let url = match reqwest::Url::parse(url) {
+        // The form again (the guard's settings may have changed since the endpoint was made), and an IP literal, which
+        // never reaches the resolver.
+        let url = match self.guard.check_form(url) {
             Ok(url) => url,
-            Err(e) => return AttemptResult::failed(format!("not a URL: {e}"), started.elapsed()),
+            Err(refused) => return AttemptResult::failed(format!("refused: {refused}"), started.elapsed()),
         };
-        match url.scheme() {
-            "https" => {}
-            "http" if self.allow_private => {}
-            _ => return AttemptResult::failed("refused: only https URLs are allowed".into(), started.elapsed()),
-        }
-        // An IP literal never reaches the resolver: check it here.
-        if !self.allow_private
-            && let Some(host) = url.host_str()
-            && let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>()
-            && forbidden(ip)
-        {
-            return AttemptResult::failed(format!("refused: {ip} is an internal address"), started.elapsed());
+        if let Err(refused) = self.guard.check_literal(&url) {
+            return AttemptResult::failed(format!("refused: {refused}"), started.elapsed());
         }
         let mut request = self
             .client
@@ -216,18 +185,24 @@ mod tests {
 
     #[tokio::test]
     async fn names_resolving_to_internal_addresses_are_refused_at_connection() {
-        let guarded = GuardedResolver { allow_private: false };
-        let refused = guarded.resolve("localhost".parse().unwrap()).await;
-        assert!(refused.is_err_and(|e| e.to_string().contains("internal address")));
-        let open = GuardedResolver { allow_private: true };
+        use reqwest::dns::Resolve;
+        let refused = Guard::strict().resolver().resolve("localhost".parse().unwrap()).await;
+        assert!(refused.is_err_and(|e| e.to_string().contains("not a public address")));
+        let open = Guard::new(true, Vec::new()).resolver();
         assert!(open.resolve("localhost".parse().unwrap()).await.is_ok());
-        let sender = Sender::new(Duration::from_secs(1), false);
+        let sender = Sender::new(Duration::from_secs(1), Guard::strict());
         let result = sender.send("https://169.254.169.254/latest", &[], "{}".into()).await;
-        assert!(result.error.unwrap().contains("internal address"));
+        assert!(result.error.unwrap().contains("metadata"));
+        let result = sender.send("https://[64:ff9b::7f00:1]/hook", &[], "{}".into()).await;
+        assert!(result.error.unwrap().contains("carries the IPv4 address 127.0.0.1"));
         let result = sender.send("https://localhost:1/hook", &[], "{}".into()).await;
         assert!(
-            result.error.unwrap().contains("internal address"),
+            result.error.unwrap().contains("not a public address"),
             "the name is refused when it resolves"
         );
+        // Private targets allowed: the metadata service is still out.
+        let open = Sender::new(Duration::from_secs(1), Guard::new(true, Vec::new()));
+        let result = open.send("http://169.254.169.254/latest", &[], "{}".into()).await;
+        assert!(result.error.unwrap().contains("metadata"));
     }
 }
