@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::extractors::{IdempotencyKey, IfMatch, Json, Page, PageParams};
 use super::idempotency::{Written, transact};
 use super::problem::{
-    ApiError, ApiResult, AuthErrors, BodyErrors, ConflictErrors, IdempotencyErrors, NotFoundError, PreconditionError,
+    ApiResult, AuthErrors, BodyErrors, ConflictErrors, IdempotencyErrors, NotFoundError, PreconditionError,
 };
 use super::{AppState, respond};
 use crate::auth::Principal;
@@ -390,8 +390,10 @@ pub struct SyncChangeEntry {
 #[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
     /// Only entries of this kind: `create`, `update`, `deactivate`, `manager_link` or `error`.
+    #[param(pattern = "^(create|update|deactivate|manager_link|error)$")]
     pub kind: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -426,23 +428,20 @@ async fn sync_changes(
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
     let (connection_id, sync_id) = path.into_inner();
-    let limit = PageParams {
+    // The same opaque cursor as every other list (16 bytes, base64url), carrying the last sequence number seen.
+    let page = PageParams {
         limit: query.limit,
-        cursor: None,
-    }
-    .limit()?;
-    let after = match &query.cursor {
-        None => None,
-        Some(c) => Some(c.parse::<i32>().map_err(|_| ApiError::BadRequest {
-            code: "invalid_cursor",
-            detail: "`cursor` is not a cursor this list returned".into(),
-        })?),
+        cursor: query.cursor.clone(),
     };
+    let limit = page.limit()?;
+    // Past every sequence number: an empty page, as for an id after the last one in other lists.
+    let after = page.after()?.map(|id| i32::try_from(id.as_u128()).unwrap_or(i32::MAX));
     let scope = principal.scope(state.db.reader());
     let (rows, has_more) =
         hris_syncs::changes(&scope, connection_id, sync_id, query.kind.as_deref(), after, limit).await?;
     let next_cursor = if has_more {
-        rows.last().map(|(seq, _)| seq.to_string())
+        rows.last()
+            .map(|(seq, _)| super::extractors::encode_cursor(Uuid::from_u128(*seq as u32 as u128)))
     } else {
         None
     };

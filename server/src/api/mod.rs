@@ -176,16 +176,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     spec
 }
 
-/// The rules the extractors enforce on shared parameters, stated once for every operation that takes them, so a
-/// client (or a fuzzer) reads them from the spec instead of learning them from refusals: `Idempotency-Key` is 1–255
-/// visible ASCII characters; `cursor` is the 22-character base64url string (16 bytes) a page's `next_cursor` gave.
+/// The rules the extractors enforce on parameters, stated once for every operation that takes them, so a client (or a
+/// fuzzer) reads them from the spec instead of learning them from refusals: `Idempotency-Key` is 1–255 visible ASCII
+/// characters; `If-Match` is not blank; `cursor` is the 22-character base64url string (16 bytes) a page's
+/// `next_cursor` gave; no text parameter holds a NUL (see `nul`).
 fn constrain_parameters(spec: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let string = |min: usize, max: usize, pattern: &str| {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+    use utoipa::openapi::{RefOr, path::ParameterIn};
+    let string = |min: usize, max: Option<usize>, pattern: &str| {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .min_length(Some(min))
-            .max_length(Some(max))
+            .max_length(max)
             .pattern(Some(pattern))
             .build()
     };
@@ -201,12 +203,29 @@ fn constrain_parameters(spec: &mut utoipa::openapi::OpenApi) {
         .flatten()
         {
             for parameter in operation.parameters.iter_mut().flatten() {
-                let schema = match parameter.name.as_str() {
-                    "Idempotency-Key" => string(1, 255, "^[!-~]+$"),
-                    "cursor" => string(22, 22, "^[A-Za-z0-9_-]{21}[AQgw]$"),
-                    _ => continue,
+                let replacement = match parameter.name.as_str() {
+                    "Idempotency-Key" => Some(string(1, Some(255), "^[!-~]+$")),
+                    "If-Match" => Some(string(1, None, "\\S")),
+                    "cursor" => Some(string(22, Some(22), "^[A-Za-z0-9_-]{21}[AQgw]$")),
+                    _ => None,
                 };
-                parameter.schema = Some(schema.into());
+                if let Some(schema) = replacement {
+                    parameter.schema = Some(schema.into());
+                    continue;
+                }
+                if !matches!(parameter.parameter_in, ParameterIn::Query | ParameterIn::Path) {
+                    continue;
+                }
+                if let Some(RefOr::T(Schema::Object(object))) = &mut parameter.schema {
+                    let text = match &object.schema_type {
+                        SchemaType::Type(Type::String) => true,
+                        SchemaType::Array(types) => types.contains(&Type::String),
+                        _ => false,
+                    };
+                    if text && object.pattern.is_none() && object.format.is_none() && object.enum_values.is_none() {
+                        object.pattern = Some("^[^\\u0000]*$".into());
+                    }
+                }
             }
         }
     }

@@ -64,6 +64,7 @@ pub struct ListFilters {
         (status = 200, description = "One page of participants", body = Page<Participant>,
             headers(("ETag" = String, description = "A digest of the page, for `If-None-Match`"))),
         (status = 400, description = "A query parameter is malformed", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The filters contradict each other (`level_min` above `level_max`)", body = super::problem::Problem, content_type = "application/problem+json"),
         AuthErrors,
     ),
     security(("bearer" = []))

@@ -9,7 +9,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extractors::{IdempotencyKey, IfMatch, Json, Page, PageParams};
@@ -168,6 +168,22 @@ pub(crate) fn prefer_wait(req: &HttpRequest) -> Option<Duration> {
     })
 }
 
+/// The bytes of a WebAssembly component (the `application/wasm` body of an upload).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary, content_media_type = "application/wasm")]
+pub struct PluginComponent(#[allow(dead_code)] Vec<u8>);
+
+/// An upload as `multipart/form-data`: the manifest (JSON) and the component, and no other part.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PluginUploadForm {
+    manifest: Manifest,
+    /// The component (`application/wasm`).
+    #[schema(value_type = String, format = Binary, content_media_type = "application/wasm")]
+    component: Vec<u8>,
+}
+
 /// Upload a plugin
 ///
 /// Uploads one release of a plugin: a WebAssembly component implementing one world of the `upward:plugin` contract
@@ -192,8 +208,11 @@ pub(crate) fn prefer_wait(req: &HttpRequest) -> Option<Duration> {
     request_body(
         description = "The component (`application/wasm`), or `manifest` + `component` parts (`multipart/form-data`)",
         content(
-            (Vec<u8> = "application/wasm"),
-            (Manifest = "multipart/form-data"),
+            (PluginComponent = "application/wasm"),
+            (PluginUploadForm = "multipart/form-data", encoding(
+                ("manifest" = (content_type = "application/json")),
+                ("component" = (content_type = "application/wasm")),
+            )),
         )
     ),
     responses(
@@ -463,7 +482,7 @@ async fn download(
     request_body = DryRun,
     responses(
         (status = 200, description = "The plugin's output and usage", body = DryRunResult),
-        PluginErrors, ConflictErrors, NotFoundError, AuthErrors,
+        BodyErrors, PluginErrors, ConflictErrors, NotFoundError, AuthErrors,
     ),
     security(("bearer" = []))
 )]
