@@ -289,9 +289,9 @@ fn run_plugin(run: PluginRun) -> Result<(serde_json::Value, bool), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let reference = run.wasm.display().to_string();
-    let (result, invocation) = runtime
+    let (result, invocation, source) = runtime
         .block_on(runtime.spawn_blocking(move || {
-            let (component, _) = host.cache.get_or_compile(&sha256, &bytes)?;
+            let (component, source) = host.cache.get_or_compile(&sha256, &bytes)?;
             host.check_world(kind, &component)?;
             plugins::run::invoke(
                 &host,
@@ -302,11 +302,18 @@ fn run_plugin(run: PluginRun) -> Result<(serde_json::Value, bool), String> {
                 config.to_string(),
                 network,
             )
+            .map(|(result, invocation)| (result, invocation, source))
         }))
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("{} ({})", e, e.outcome()))?;
     let succeeded = result.is_ok();
-    let mut report = serde_json::json!({ "usage": invocation.usage });
+    // Whether the component was compiled now or loaded from the cache (`disk`): a second run should say `disk`.
+    let compiled = match source {
+        plugins::ArtifactSource::Compiled => "compiled",
+        plugins::ArtifactSource::Disk => "disk",
+        plugins::ArtifactSource::Memory => "memory",
+    };
+    let mut report = serde_json::json!({ "usage": invocation.usage, "component": compiled });
     match result {
         Ok(output) => report["output"] = output,
         Err(e) => report["error"] = serde_json::json!({ "outcome": e.outcome(), "message": e.to_string() }),

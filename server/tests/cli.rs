@@ -5,6 +5,8 @@ use std::process::Command;
 
 fn upward() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_upward"));
+    // `plugin run` keeps compiled components in ./upward-plugin-cache: not in the checkout.
+    command.current_dir(std::env::temp_dir());
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("UPWARD_")) {
         command.env_remove(key);
     }
@@ -142,6 +144,54 @@ fn plugin_run_contains_a_hostile_plugin_with_the_servers_limits() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let outcome = report["error"]["outcome"].as_str().unwrap();
     assert!(["timeout", "out_of_fuel"].contains(&outcome), "{report}");
+}
+
+#[test]
+fn plugin_run_compiles_once_and_takes_the_limits_it_is_given() {
+    let cache = std::env::temp_dir().join(format!("upward-cli-cache-{}", std::process::id()));
+    let input = input_file("cached", one_candidate());
+    let run = |extra: &[&str]| {
+        let output = upward()
+            .args(["plugin", "run", "--kind", "matcher", "--cache-dir"])
+            .arg(&cache)
+            .args(extra)
+            .arg("--wasm")
+            .arg(built_plugin("hostile_matcher"))
+            .arg("--input")
+            .arg(&input)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        (
+            output.status.code(),
+            report,
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let (code, first, stderr) = run(&[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(first["component"], "compiled");
+    let (_, second, _) = run(&[]);
+    assert_eq!(
+        second["component"], "disk",
+        "the second run loads the compiled component"
+    );
+    // A spin stopped by the fuel it was given: a budget of 1 per item is spent at once.
+    let (code, spun, _) = run(&[
+        "--config",
+        r#"{"mode": "spin"}"#,
+        "--fuel-per-item",
+        "1",
+        "--timeout-ms",
+        "60000",
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(spun["error"]["outcome"], "out_of_fuel", "{spun}");
+    let (code, _, stderr) = run(&["--memory-mib", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--memory-mib"), "{stderr}");
+    let _ = std::fs::remove_file(&input);
+    let _ = std::fs::remove_dir_all(&cache);
 }
 
 #[test]
