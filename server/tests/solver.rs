@@ -39,7 +39,7 @@ fn the_solver_agrees_with_kuhn_munkres_at_every_magnitude() {
             let rows = (rng.next() % 25 + 5) as usize;
             let cols = (rng.next() % 25 + 5) as usize;
             let weights: Vec<Option<i64>> = (0..rows * cols)
-                .map(|_| (rng.next() % 6 != 0).then(|| (rng.next() % 1000) as i64))
+                .map(|_| (!rng.next().is_multiple_of(6)).then(|| (rng.next() % 1000) as i64))
                 .collect();
             let scores: Vec<Score> = weights.iter().map(|w| w.map(|w| w as f64 * magnitude)).collect();
             let result = assign(rows, cols, &scores, &Stop::never()).expect("never stops");
