@@ -12,6 +12,7 @@ mod idempotency;
 mod identity_provider;
 mod matching;
 mod operations;
+mod partial_updates;
 mod participants;
 mod plugins;
 mod programmes;

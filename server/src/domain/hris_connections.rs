@@ -235,7 +235,11 @@ pub async fn update<C: ConnectionTrait>(
             .unwrap_or(&current.connector)
             .trim()
             .to_string();
-        let config = cmd.config.clone().unwrap_or_else(|| current.config.clone());
+        // The configuration is merge-patched (RFC 7396): keys not named keep their values.
+        let mut config = current.config.clone();
+        if let Some(patch) = cmd.config.clone() {
+            super::merge_patch(&mut config, patch);
+        }
         if let Some(plugin) = connector(scope, &mut v, &reference, Some(&config)).await? {
             next.connector = plugin.reference;
             next.config = config;

@@ -218,6 +218,60 @@ pub fn label_list(v: &mut Violations, field: &str, raw: Vec<String>, max_items: 
     out
 }
 
+/// Applies an RFC 7396 JSON Merge Patch to `target`: members of an object patch replace, add or (when `null`) remove
+/// the target's members, recursively; anything else replaces the target whole.
+pub fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+    use serde_json::Value;
+    match patch {
+        Value::Object(members) => {
+            if !target.is_object() {
+                *target = Value::Object(Default::default());
+            }
+            let Value::Object(target) = target else { return };
+            for (key, value) in members {
+                if value.is_null() {
+                    target.remove(&key);
+                } else {
+                    merge_patch(target.entry(key).or_insert(Value::Null), value);
+                }
+            }
+        }
+        other => *target = other,
+    }
+}
+
+/// A PATCH of a nested settings object: the merge patch applied to the current value, read back as `T` (so a field
+/// the patch does not name keeps its value, and `null` returns a field to its default). A result that does not fit
+/// `T` is reported under `field`.
+pub fn patched<T: serde::Serialize + serde::de::DeserializeOwned>(
+    v: &mut Violations,
+    field: &str,
+    current: &T,
+    patch: serde_json::Value,
+) -> Option<T> {
+    let mut merged = serde_json::to_value(current).ok()?;
+    merge_patch(&mut merged, patch);
+    match serde_path_to_error::deserialize::<_, T>(merged) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            let path = e.path().to_string();
+            let at = if path == "." {
+                field.to_string()
+            } else {
+                format!("{field}.{path}")
+            };
+            let message = e.inner().to_string();
+            let code = if message.starts_with("unknown field") {
+                "unknown_field"
+            } else {
+                "invalid_type"
+            };
+            v.add(at, code, message);
+            None
+        }
+    }
+}
+
 /// Whether `list` holds `label`, ignoring case.
 pub fn contains_label(list: &[String], label: &str) -> bool {
     let label = label.trim().to_lowercase();
@@ -227,6 +281,19 @@ pub fn contains_label(list: &[String], label: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_merge_patch_changes_only_what_it_names() {
+        let mut target = serde_json::json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2]});
+        merge_patch(
+            &mut target,
+            serde_json::json!({"b": {"c": null, "x": 9}, "e": [3], "f": "new"}),
+        );
+        assert_eq!(
+            target,
+            serde_json::json!({"a": 1, "b": {"d": 3, "x": 9}, "e": [3], "f": "new"})
+        );
+    }
 
     #[test]
     fn etag_matching_is_strong_and_accepts_lists() {

@@ -135,7 +135,7 @@ pub struct UpdateParticipant {
     #[schema(value_type = Option<String>)]
     pub timezone: Option<Option<String>>,
     pub languages: Option<Vec<String>>,
-    /// Replaces the whole attributes object.
+    /// A JSON Merge Patch (RFC 7396) of the attributes: keys not named stay, `null` removes a key.
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
     pub active: Option<bool>,
@@ -265,7 +265,13 @@ pub async fn update<C: ConnectionTrait>(
     if let Some(languages) = cmd.languages {
         next.languages = check_languages(&mut v, languages);
     }
-    if let Some(attributes) = cmd.attributes {
+    if let Some(patch) = cmd.attributes {
+        let mut merged = Value::Object(current.attributes.clone());
+        super::merge_patch(&mut merged, Value::Object(patch));
+        let attributes = match merged {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
         check_attributes(&mut v, &attributes);
         next.attributes = attributes;
     }

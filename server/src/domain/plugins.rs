@@ -385,7 +385,10 @@ pub async fn update<C: ConnectionTrait>(
     super::check_if_match(&current.etag(), if_match)?;
     let mut next = current.clone();
     let mut v = Violations::default();
-    if let Some(config) = cmd.config {
+    if let Some(patch) = cmd.config {
+        // Merge-patched (RFC 7396): keys not named keep their values, `null` removes one.
+        let mut config = current.config.clone();
+        super::merge_patch(&mut config, patch);
         config_against_schema(&mut v, &current.config_schema, &config, "config_schema");
         next.config = config;
     }

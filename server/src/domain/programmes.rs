@@ -359,8 +359,8 @@ pub struct CreateProgramme {
     pub survey_scorer: Option<String>,
 }
 
-/// The body of `PATCH /v1/programmes/{id}`: absent fields stay; an object sent (`ground_rules`, `matching`, `risk`)
-/// replaces the whole object, its omitted fields taking their defaults.
+/// The body of `PATCH /v1/programmes/{id}`: absent fields stay; the nested objects (`ground_rules`, `matching`,
+/// `risk`) are JSON Merge Patches (RFC 7396), so a patch never loosens a rule it did not name.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"ground_rules": {"off_limit_topics": ["individual salaries", "reorganisations"], "meeting_cadence_days": 14}}))]
@@ -371,12 +371,20 @@ pub struct UpdateProgramme {
     pub description: Option<Option<String>>,
     pub goals: Option<Vec<String>>,
     pub topics: Option<Vec<String>>,
-    pub ground_rules: Option<GroundRules>,
+    /// A JSON Merge Patch (RFC 7396) of the ground rules: fields not named keep their values; `null` returns a field
+    /// to its default.
+    #[schema(value_type = Option<GroundRules>)]
+    pub ground_rules: Option<serde_json::Value>,
     pub starts_on: Option<NaiveDate>,
     pub ends_on: Option<NaiveDate>,
     pub managers: Option<Vec<Uuid>>,
-    pub matching: Option<MatchingSettings>,
-    pub risk: Option<RiskSettings>,
+    /// A JSON Merge Patch of the matching settings (`{"matching": {"policy": "acme@1.0.0"}}` changes the policy and
+    /// nothing else; `weights` merge the same way).
+    #[schema(value_type = Option<MatchingSettings>)]
+    pub matching: Option<serde_json::Value>,
+    /// A JSON Merge Patch of the risk settings.
+    #[schema(value_type = Option<RiskSettings>)]
+    pub risk: Option<serde_json::Value>,
     pub survey_scorer: Option<String>,
 }
 
@@ -540,7 +548,9 @@ pub async fn update<C: ConnectionTrait>(
     if let Some(topics) = cmd.topics {
         next.topics = label_list(&mut v, "topics", topics, TOPICS_MAX);
     }
-    if let Some(rules) = cmd.ground_rules {
+    if let Some(patch) = cmd.ground_rules
+        && let Some(rules) = super::patched(&mut v, "ground_rules", &current.ground_rules, patch)
+    {
         next.ground_rules = check_ground_rules(&mut v, rules);
     }
     if let Some(starts_on) = cmd.starts_on {
@@ -549,10 +559,14 @@ pub async fn update<C: ConnectionTrait>(
     if let Some(ends_on) = cmd.ends_on {
         next.ends_on = ends_on;
     }
-    if let Some(matching) = cmd.matching {
+    if let Some(patch) = cmd.matching
+        && let Some(matching) = super::patched(&mut v, "matching", &current.matching, patch)
+    {
         next.matching = matching;
     }
-    if let Some(risk) = cmd.risk {
+    if let Some(patch) = cmd.risk
+        && let Some(risk) = super::patched(&mut v, "risk", &current.risk, patch)
+    {
         next.risk = risk;
     }
     if let Some(scorer) = cmd.survey_scorer {

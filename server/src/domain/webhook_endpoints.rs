@@ -146,7 +146,9 @@ pub struct UpdateWebhookEndpoint {
     #[serde(default, deserialize_with = "super::participants::present")]
     #[schema(value_type = Option<u32>)]
     pub rate_limit: Option<Option<u32>>,
-    pub metadata: Option<BTreeMap<String, String>>,
+    /// A JSON Merge Patch (RFC 7396) of the metadata: keys not named stay, `null` removes a key.
+    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
+    pub metadata: Option<BTreeMap<String, Option<String>>>,
 }
 
 /// Whether `pattern` (`*`, an exact type, or `prefix.*`) covers `event_type`.
@@ -342,7 +344,14 @@ pub async fn update<C: ConnectionTrait>(
     if let Some(rate_limit) = cmd.rate_limit {
         next.rate_limit = check_rate_limit(&mut v, rate_limit);
     }
-    if let Some(metadata) = cmd.metadata {
+    if let Some(patch) = cmd.metadata {
+        let mut metadata = current.metadata.clone();
+        for (key, value) in patch {
+            match value {
+                Some(value) => metadata.insert(key, value),
+                None => metadata.remove(&key),
+            };
+        }
         next.metadata = check_metadata(&mut v, metadata);
     }
     v.into_result()?;
