@@ -9,10 +9,37 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("log_format must be text or json, not {value:?}")),
+        }
+    }
+}
+
+/// `listen` from a string or, as an environment variable like `UPWARD_LISTEN=8080` reads, a number (refused later with
+/// the form it should take, instead of a type error).
+fn string_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(i64),
+    }
+    Ok(match Raw::deserialize(deserializer)? {
+        Raw::Text(s) => s,
+        Raw::Number(n) => n.to_string(),
+    })
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -23,6 +50,7 @@ pub struct Config {
     /// Largest number of pooled database connections (the SQLite writer always has exactly one).
     pub database_max_connections: u32,
     /// Address to listen on, `host:port`.
+    #[serde(deserialize_with = "string_or_number")]
     pub listen: String,
     /// `redis://host:port` in production; absent for the embedded mode.
     pub redis_url: Option<String>,
@@ -187,7 +215,17 @@ pub enum ConfigError {
 impl Config {
     /// Loads defaults < `upward.toml` (or `UPWARD_CONFIG`) < `UPWARD_*` environment variables.
     pub fn load() -> Result<Config, ConfigError> {
-        let file = std::env::var("UPWARD_CONFIG").unwrap_or_else(|_| "upward.toml".into());
+        let file = match std::env::var("UPWARD_CONFIG") {
+            // A file named on purpose must exist; the default one is optional.
+            Ok(named) if !std::path::Path::new(&named).is_file() => {
+                return Err(ConfigError::Invalid {
+                    field: "UPWARD_CONFIG",
+                    message: format!("{named} is not a readable file"),
+                });
+            }
+            Ok(named) => named,
+            Err(_) => "upward.toml".into(),
+        };
         let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
             // `UPWARD_TEST_*` belong to the test suite and `UPWARD_CONFIG` names the file; neither is a setting.
@@ -196,9 +234,28 @@ impl Config {
                 key != "config" && !key.starts_with("test_")
             }))
             .extract()
-            .map_err(|e| ConfigError::Load(one_line(&e.to_string())))?;
+            .map_err(|e| ConfigError::Load(describe(e)))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Every setting with its default, as `UPWARD_*` variables (for `--help`).
+    pub fn documented() -> Vec<(String, String)> {
+        let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+        defaults
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(key, value)| {
+                let shown = match value {
+                    serde_json::Value::Null => "unset".to_string(),
+                    serde_json::Value::String(s) if s.is_empty() => "empty".to_string(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (format!("UPWARD_{}", key.to_ascii_uppercase()), shown)
+            })
+            .collect()
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -215,7 +272,39 @@ impl Config {
             return invalid("UPWARD_DATABASE_URL", "must start with sqlite:// or postgres://");
         }
         if self.listen.parse::<SocketAddr>().is_err() {
-            return invalid("UPWARD_LISTEN", "must be host:port, e.g. 127.0.0.1:8080");
+            // A name (`localhost:8099`) is fine when it resolves; a bare port is the common slip.
+            use std::net::ToSocketAddrs;
+            match self.listen.to_socket_addrs().map(|mut a| a.next()) {
+                Ok(Some(_)) => {}
+                _ if self.listen.parse::<u16>().is_ok() => {
+                    return invalid(
+                        "UPWARD_LISTEN",
+                        &format!(
+                            "must be host:port, e.g. 127.0.0.1:{} (a port alone is not enough)",
+                            self.listen
+                        ),
+                    );
+                }
+                _ => {
+                    return invalid(
+                        "UPWARD_LISTEN",
+                        "must be host:port, e.g. 127.0.0.1:8080 or localhost:8080",
+                    );
+                }
+            }
+        }
+        check_log_filter(&self.log).map_err(|message| ConfigError::Invalid {
+            field: "UPWARD_LOG",
+            message,
+        })?;
+        match reqwest::Url::parse(&self.issuer) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
+            _ => {
+                return invalid(
+                    "UPWARD_ISSUER",
+                    "must be the server's public base URL, e.g. https://upward.example.com",
+                );
+            }
         }
         if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -331,6 +420,87 @@ fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A figment error as one line; an unknown setting names the nearest known one instead of listing them all.
+fn describe(error: figment::Error) -> String {
+    use figment::error::Kind;
+    let source = error.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
+    let from_env = source.to_ascii_lowercase().contains("environment");
+    let shown = |key: &str| {
+        if from_env {
+            format!("UPWARD_{}", key.to_ascii_uppercase())
+        } else {
+            format!("`{key}`")
+        }
+    };
+    match &error.kind {
+        Kind::UnknownField(field, expected) => {
+            let nearest = expected
+                .iter()
+                .map(|candidate| (edit_distance(field, candidate), *candidate))
+                .min()
+                .filter(|(distance, _)| *distance <= 3.max(field.len() / 3));
+            match nearest {
+                Some((_, candidate)) => format!(
+                    "{} (in {source}) is not a setting; did you mean {}?",
+                    shown(field),
+                    shown(candidate)
+                ),
+                None => format!(
+                    "{} (in {source}) is not a setting; `upward --help` lists them",
+                    shown(field)
+                ),
+            }
+        }
+        _ => {
+            let key = error.path.join(".");
+            let message = one_line(&error.to_string());
+            if key.is_empty() {
+                message
+            } else {
+                format!("{}: {message}", shown(&key))
+            }
+        }
+    }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// A tracing filter that parses, and whose bare words are levels or targets, not misspelt levels (`wran` would
+/// otherwise enable a target named `wran` and silence everything else).
+fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map_err(|e| format!("{filter:?} is not a log filter ({e}); e.g. info, or upward_server=debug,info"))?;
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive.rsplit('=').next().unwrap_or(directive).to_ascii_lowercase();
+        if LEVELS.contains(&level.as_str()) {
+            continue;
+        }
+        if directive.contains('=') || directive.matches('=').count() > 1 {
+            return Err(format!("{directive:?}: the level must be one of {}", LEVELS.join(", ")));
+        }
+        if let Some(close) = LEVELS.iter().find(|l| edit_distance(&level, l) <= 2) {
+            return Err(format!("{directive:?} is not a level; did you mean {close}?"));
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// The rate limiter's settings.
     pub fn rate_limits(&self) -> crate::rate_limit::Settings {
@@ -361,5 +531,24 @@ impl Config {
             poll_interval: std::time::Duration::from_millis(self.webhook_poll_interval_ms),
             guard: crate::net::Guard::for_webhooks(self),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_and_misspellings_are_named() {
+        let named = Config {
+            listen: "localhost:8099".into(),
+            ..Config::default()
+        };
+        assert!(named.validate().is_ok());
+        assert_eq!(edit_distance("lsten", "listen"), 1);
+        assert!(check_log_filter("upward_server=debug,info").is_ok());
+        assert!(check_log_filter("warn").is_ok());
+        assert!(check_log_filter("wran").unwrap_err().contains("did you mean warn"));
+        assert!(check_log_filter("upward_server=loud").is_err());
     }
 }

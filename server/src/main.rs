@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use upward_server::{Application, Config, StartError};
 
 #[derive(Parser)]
@@ -52,6 +52,7 @@ enum PluginCommand {
 enum OrgCommand {
     /// Create an organisation; prints its id, client_id and client_secret (shown this once) as JSON.
     Create {
+        /// The organisation's display name.
         #[arg(long)]
         name: String,
     },
@@ -63,8 +64,32 @@ enum KeysCommand {
     Rotate,
 }
 
+/// What `--help` says about configuration: where it comes from, the database URL forms, and every setting with its
+/// default (read from the configuration itself, so the list cannot drift).
+fn configuration_help() -> String {
+    let mut help = String::from(
+        "Configuration, later sources winning: built-in defaults < upward.toml in the working directory (or the file\n\
+         UPWARD_CONFIG names, which must exist) < UPWARD_* environment variables. A bad value stops start-up with\n\
+         one line naming it.\n\n\
+         Database URLs: sqlite://upward.db (the file is created if missing) or\n\
+         postgres://user:password@host:5432/database\n\n\
+         Settings (UPWARD_<NAME>=value, or name = value in upward.toml), with their defaults:\n",
+    );
+    for (name, default) in Config::documented() {
+        help.push_str(&format!("  {name} = {default}\n"));
+    }
+    help.push_str("\nThe README's Configuration section says what each one does.");
+    help
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let help = configuration_help();
+    let matches = Cli::command()
+        .after_long_help(help.clone())
+        .mut_subcommand("serve", |serve| serve.after_long_help(help.clone()))
+        .mut_subcommand("migrate", |migrate| migrate.after_long_help(help))
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(Command::Openapi) = cli.command {
         // Needs no configuration and no database.
         let spec = upward_server::api::openapi()

@@ -17,8 +17,23 @@ fn upward() -> Command {
 fn a_bad_configuration_stops_start_up_with_one_clear_line() {
     for (key, value, expected) in [
         ("UPWARD_LISTEN", "not-an-address", "UPWARD_LISTEN"),
+        ("UPWARD_LISTEN", "8080", "a port alone is not enough"),
         ("UPWARD_DATABASE_URL", "mysql://localhost/x", "UPWARD_DATABASE_URL"),
         ("UPWARD_TOKEN_TTL_SECONDS", "soon", "TOKEN_TTL_SECONDS"),
+        (
+            "UPWARD_CONFIG",
+            "/nope.toml",
+            "UPWARD_CONFIG: /nope.toml is not a readable file",
+        ),
+        ("UPWARD_LOG", "bogus===", "UPWARD_LOG"),
+        ("UPWARD_LOG", "wran", "did you mean warn?"),
+        ("UPWARD_ISSUER", "not-a-url", "UPWARD_ISSUER"),
+        ("UPWARD_LOG_FORMAT", "xml", "must be text or json"),
+        (
+            "UPWARD_LSTEN",
+            "127.0.0.1:8080",
+            "UPWARD_LSTEN (in `UPWARD_` environment variable(s)) is not a setting; did you mean UPWARD_LISTEN?",
+        ),
     ] {
         let output = upward().env(key, value).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{key}");
@@ -42,6 +57,39 @@ fn an_unreachable_database_is_one_line_with_the_password_hidden() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
+    // Said at once, with the reason, not after a pool's timeout.
+    assert!(stderr.contains("cannot reach PostgreSQL at 127.0.0.1:1"), "{stderr}");
+}
+
+#[test]
+fn help_lists_every_setting_and_the_database_url_forms() {
+    for args in [&["--help"][..], &["serve", "--help"][..]] {
+        let output = upward().args(args).output().unwrap();
+        assert!(output.status.success());
+        let help = String::from_utf8(output.stdout).unwrap();
+        for expected in [
+            "UPWARD_DATABASE_URL = sqlite://upward.db",
+            "postgres://",
+            "upward.toml",
+            "UPWARD_LISTEN",
+        ] {
+            assert!(help.contains(expected), "{args:?}: {expected} missing from\n{help}");
+        }
+    }
+}
+
+#[test]
+fn a_fresh_sqlite_file_is_created_without_a_mode_parameter() {
+    let db = std::env::temp_dir().join(format!("upward-cli-fresh-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let output = upward()
+        .env("UPWARD_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(db.exists());
+    let _ = std::fs::remove_file(&db);
 }
 
 #[test]

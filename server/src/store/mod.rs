@@ -92,11 +92,43 @@ pub struct Db {
     backend: Backend,
 }
 
+/// A quick look at the PostgreSQL server's address before the pool starts: a pool only says "timed out" after its
+/// acquire timeout, while a refused or unroutable connection can be told in a second or two, with its reason.
+async fn reachable(url: &str) -> StoreResult<()> {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Ok(()); // Unix sockets and other forms: the pool reports on them.
+    };
+    let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) else {
+        return Ok(());
+    };
+    let port = parsed.port().unwrap_or(5432);
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    match tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(StoreError::Unavailable(format!(
+            "cannot reach PostgreSQL at {host}:{port}: {e}"
+        ))),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "cannot reach PostgreSQL at {host}:{port}: no answer within 3 s"
+        ))),
+    }
+}
+
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Db> {
         if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?
+            let mut options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?;
+            // `sqlite://fresh.db` creates the file, as `?mode=rwc` would; an explicit mode is respected.
+            if !url.contains("mode=") {
+                options = options.create_if_missing(true);
+            }
+            let options = options
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
@@ -119,11 +151,12 @@ impl Db {
                 backend: Backend::Sqlite,
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            reachable(url).await?;
             let mut options = ConnectOptions::new(url);
             options
                 .max_connections(max_connections.max(2))
                 .min_connections(1)
-                .connect_timeout(Duration::from_secs(10))
+                .connect_timeout(Duration::from_secs(5))
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .sqlx_logging(false);
             let pool = Database::connect(options)
