@@ -88,8 +88,18 @@ own identity provider with `PUT /v1/identity-provider` so its tokens act as your
 **Tenancy.** Another organisation's resources are indistinguishable from missing ones (404).",
         license(name = "Apache-2.0"),
     ),
-    servers((url = "http://127.0.0.1:8080", description = "The embedded default")),
-    components(schemas(problem::Problem, crate::domain::FieldError, crate::domain::webhook_deliveries::WebhookTest)),
+    servers((url = "/", description = "The server that serves this document")),
+    components(schemas(
+        problem::Problem,
+        crate::domain::FieldError,
+        crate::domain::webhook_deliveries::WebhookTest,
+        crate::plugins::matcher::MatcherInput,
+        crate::plugins::matcher::MatcherOutput,
+        crate::plugins::scorer::ScorerInput,
+        crate::plugins::scorer::ScorerOutput,
+        crate::plugins::connector::ConnectorInput,
+        crate::plugins::connector::PageDoc,
+    )),
     modifiers(&SecuritySchemes, &EventCatalogue),
     tags(
         (name = "Authentication", description = "Tokens: client credentials, participant tokens, the server's keys"),
@@ -173,7 +183,211 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     events::add_webhooks(&mut spec);
     constrain_parameters(&mut spec);
+    refine_for_generators(&mut spec);
     spec
+}
+
+/// What client generators (openapi-typescript, openapi-python-client) need to type everything without casts: free-form
+/// objects say `additionalProperties: true` (a bare `type: object` becomes `Record<string, never>`); the event list is
+/// a union discriminated by `type`; a sync's diff entries are a union of whole objects (an `allOf` over a `oneOf` is
+/// refused); the token endpoint needs no credentials (`security: []`, not "optional" `[{}]`).
+fn refine_for_generators(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Discriminator, OneOf, Schema, SchemaType, Type};
+    use utoipa::openapi::{Ref, RefOr};
+
+    fn free_form(schema: &mut Schema) {
+        match schema {
+            Schema::Object(object) => {
+                let is_object = match &object.schema_type {
+                    SchemaType::Type(Type::Object) => true,
+                    SchemaType::Array(types) => types.contains(&Type::Object),
+                    _ => false,
+                };
+                if is_object && object.properties.is_empty() && object.additional_properties.is_none() {
+                    object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(true)));
+                }
+                for property in object.properties.values_mut() {
+                    if let RefOr::T(schema) = property {
+                        free_form(schema);
+                    }
+                }
+                if let Some(extra) = object.additional_properties.as_deref_mut()
+                    && let AdditionalProperties::RefOr(RefOr::T(schema)) = extra
+                {
+                    free_form(schema);
+                }
+            }
+            Schema::Array(array) => {
+                if let ArrayItems::RefOrSchema(items) = &mut array.items
+                    && let RefOr::T(schema) = items.as_mut()
+                {
+                    free_form(schema);
+                }
+            }
+            Schema::OneOf(one) => one.items.iter_mut().for_each(|i| {
+                if let RefOr::T(s) = i {
+                    free_form(s)
+                }
+            }),
+            Schema::AllOf(all) => all.items.iter_mut().for_each(|i| {
+                if let RefOr::T(s) = i {
+                    free_form(s)
+                }
+            }),
+            Schema::AnyOf(any) => any.items.iter_mut().for_each(|i| {
+                if let RefOr::T(s) = i {
+                    free_form(s)
+                }
+            }),
+            _ => {}
+        }
+    }
+
+    let Some(components) = spec.components.as_mut() else {
+        return;
+    };
+    for schema in components.schemas.values_mut() {
+        if let RefOr::T(schema) = schema {
+            free_form(schema);
+        }
+    }
+    // Events: every `<Type>Event` schema pins `type` to one name; the list's items are their union. (Their titles,
+    // the event names, would become class names and collide with the payloads': the component names serve.)
+    let mut variants: Vec<(String, String)> = Vec::new();
+    for (name, schema) in components.schemas.iter_mut() {
+        if let RefOr::T(Schema::Object(object)) = schema
+            && name.ends_with("Event")
+            && let Some(RefOr::T(Schema::Object(kind))) = object.properties.get("type")
+            && let Some([serde_json::Value::String(value)]) = kind.enum_values.as_deref()
+        {
+            variants.push((value.clone(), name.clone()));
+            object.title = None;
+        }
+    }
+    // Pages inline their item schema: point them at the component instead, so each type is generated once.
+    let names: Vec<String> = components.schemas.keys().cloned().collect();
+    for name in &names {
+        let Some(item) = name.strip_prefix("Page_") else {
+            continue;
+        };
+        if !components.schemas.contains_key(item) {
+            continue;
+        }
+        if let Some(RefOr::T(Schema::Object(page))) = components.schemas.get_mut(name)
+            && let Some(RefOr::T(Schema::Array(data))) = page.properties.get_mut("data")
+            && matches!(&data.items, ArrayItems::RefOrSchema(inner) if matches!(inner.as_ref(), RefOr::T(_)))
+        {
+            data.items = ArrayItems::RefOrSchema(Box::new(RefOr::Ref(Ref::from_schema_name(item))));
+        }
+    }
+    // A created participant's fields: one named schema, shared by the change and the entry.
+    if let Some(RefOr::T(Schema::OneOf(changes))) = components.schemas.get_mut("SyncChange") {
+        let mut fields = None;
+        for variant in changes.items.iter_mut() {
+            if let RefOr::T(Schema::Object(object)) = variant
+                && let Some(property) = object.properties.get_mut("fields")
+                && let RefOr::T(_) = property
+            {
+                fields = Some(std::mem::replace(
+                    property,
+                    RefOr::Ref(Ref::from_schema_name("SyncFields")),
+                ));
+            }
+        }
+        if let Some(fields) = fields {
+            components.schemas.insert("SyncFields".into(), fields);
+        }
+    }
+    if !variants.is_empty()
+        && let Some(RefOr::T(Schema::Object(page))) = components.schemas.get_mut("Page_Event")
+        && let Some(RefOr::T(Schema::Array(data))) = page.properties.get_mut("data")
+    {
+        let mut union = OneOf::new();
+        let mut discriminator = Discriminator::new("type");
+        for (value, name) in &variants {
+            union.items.push(RefOr::Ref(Ref::from_schema_name(name.clone())));
+            discriminator
+                .mapping
+                .insert(value.clone(), format!("#/components/schemas/{name}"));
+        }
+        union.discriminator = Some(discriminator);
+        data.items = ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::OneOf(union))));
+    }
+    // A sync's diff entry: each kind of change as one object with its `seq`.
+    let entry_variants = match components.schemas.get("SyncChange") {
+        Some(RefOr::T(Schema::OneOf(changes))) => changes
+            .items
+            .iter()
+            .filter_map(|variant| match variant {
+                RefOr::T(Schema::Object(object)) => {
+                    let mut object = object.clone();
+                    object.properties.insert(
+                        "seq".into(),
+                        RefOr::T(Schema::Object(
+                            utoipa::openapi::schema::ObjectBuilder::new()
+                                .schema_type(Type::Integer)
+                                .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                                    utoipa::openapi::schema::KnownFormat::Int32,
+                                )))
+                                .description(Some("The entry's place in the diff (also its cursor)."))
+                                .build(),
+                        )),
+                    );
+                    object.required.push("seq".into());
+                    Some(RefOr::T(Schema::Object(object)))
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    if !entry_variants.is_empty()
+        && let Some(RefOr::T(entry)) = components.schemas.get_mut("SyncChangeEntry")
+    {
+        let example = match entry {
+            Schema::AllOf(all) => all.example.clone(),
+            _ => None,
+        };
+        let mut union = OneOf::new();
+        union.items = entry_variants;
+        union.description = Some("One entry of a sync's diff, in order: a change and its `seq`.".into());
+        union.example = example;
+        *entry = Schema::OneOf(union);
+    }
+    // Inline bodies (the JWKS, …) too.
+    for item in spec.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let mut contents: Vec<&mut utoipa::openapi::content::Content> = Vec::new();
+            if let Some(body) = operation.request_body.as_mut() {
+                contents.extend(body.content.values_mut());
+            }
+            for response in operation.responses.responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    contents.extend(response.content.values_mut());
+                }
+            }
+            for content in contents {
+                if let Some(RefOr::T(schema)) = content.schema.as_mut() {
+                    free_form(schema);
+                }
+            }
+        }
+    }
+    // The token endpoint takes client credentials in its body: no bearer token.
+    if let Some(item) = spec.paths.paths.get_mut("/v1/oauth/token")
+        && let Some(operation) = item.post.as_mut()
+    {
+        operation.security = Some(Vec::new());
+    }
 }
 
 /// The rules the extractors enforce on parameters, stated once for every operation that takes them, so a client (or a

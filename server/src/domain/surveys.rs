@@ -213,8 +213,17 @@ pub struct SurveyRequest {
 pub struct AnswerInput {
     pub question_id: String,
     /// An integer for `nps` (0–10) and `likert` (1–5), one of the options for `single_choice`, text for `text`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = AnswerValue)]
     pub value: Value,
+}
+
+/// An answer's value: an integer (`nps`, `likert`) or text (`single_choice`, `text`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum AnswerValue {
+    Integer(i64),
+    Text(String),
 }
 
 #[derive(Clone, Debug, Deserialize, ToSchema)]
