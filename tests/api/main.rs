@@ -16,6 +16,7 @@ mod partial_updates;
 mod participants;
 mod plugins;
 mod programmes;
+mod python_plugins;
 mod tenancy;
 mod timed_events;
 mod visibility;
