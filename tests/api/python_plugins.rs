@@ -12,9 +12,17 @@ async fn a_python_matcher_scores_explains_and_matches(backend: Backend) {
     let acme = app.org("Acme").await;
     let admin = acme.token.clone();
     let plugin = app
-        .ready_plugin(&admin, &built_plugin("python_matcher"), "name=python-matcher&version=1.0.0&kind=matcher")
+        .ready_plugin(
+            &admin,
+            &built_plugin("python_matcher"),
+            "name=python-matcher&version=1.0.0&kind=matcher",
+        )
         .await;
-    assert!(plugin["size_bytes"].as_u64().unwrap() > 10 << 20, "an interpreter inside: {}", plugin["size_bytes"]);
+    assert!(
+        plugin["size_bytes"].as_u64().unwrap() > 10 << 20,
+        "an interpreter inside: {}",
+        plugin["size_bytes"]
+    );
     let id = plugin["id"].as_str().unwrap();
 
     // A dry run, as an author tries it: shared topic 1 + gap 7/6 capped at 1 × 0.5 + departments 0.5 + site 0.5.
@@ -74,5 +82,8 @@ async fn a_python_matcher_scores_explains_and_matches(backend: Backend) {
     let (_, invocations) = app
         .call(Method::GET, &format!("/v1/plugins/{id}/invocations"), &admin, None)
         .await;
-    assert!(invocations["data"].as_array().unwrap().len() >= 3, "dry run, scoring, explanations");
+    assert!(
+        invocations["data"].as_array().unwrap().len() >= 3,
+        "dry run, scoring, explanations"
+    );
 }
