@@ -2,6 +2,8 @@
 
 use std::io::Write;
 
+mod scaffold;
+
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use upward_server::{Application, Config, StartError};
 
@@ -46,6 +48,24 @@ enum PluginCommand {
     /// Run a built component through the real host, with the server's default limits (or those given), and print its
     /// output and usage as JSON (exit code 1 when the plugin fails, 2 when it cannot run at all).
     Run(Box<PluginRun>),
+    /// Create a plugin project that builds, tests and runs: a Rust crate on the SDK, or a Python app for
+    /// componentize-py; with a sample input for `upward plugin run` and a README of the commands.
+    New(PluginNew),
+}
+
+#[derive(clap::Args)]
+struct PluginNew {
+    /// The kind of plugin: matcher, survey-scorer or hris-connector.
+    #[arg(long)]
+    kind: String,
+    /// The language: rust or python.
+    #[arg(long, default_value = "rust")]
+    lang: String,
+    /// Where the SDK is (Rust): defaults to this checkout's plugin-sdk.
+    #[arg(long)]
+    sdk: Option<std::path::PathBuf>,
+    /// The new project's folder (must not exist); its name becomes the plugin's.
+    dir: std::path::PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -98,6 +118,18 @@ fn main() {
         // A closed pipe (`upward openapi | head`) is not an error worth a panic.
         let _ = writeln!(std::io::stdout(), "{spec}");
         return;
+    }
+    if let Some(Command::Plugin {
+        command: PluginCommand::New(request),
+    }) = cli.command
+    {
+        match scaffold::create(&request.kind, &request.lang, request.sdk.as_deref(), &request.dir) {
+            Ok(next) => {
+                println!("{next}");
+                std::process::exit(0);
+            }
+            Err(message) => fail(&message),
+        }
     }
     if let Some(Command::Plugin {
         command: PluginCommand::Run(request),
@@ -237,7 +269,7 @@ struct PluginRun {
 fn run_plugin(run: PluginRun) -> Result<(serde_json::Value, bool), String> {
     use upward_server::plugins::{self, Host, Kind, Limits, Network, inspect, run::Input};
 
-    let kind = Kind::parse(&run.kind)
+    let kind = Kind::parse(&run.kind.replace('-', "_"))
         .ok_or_else(|| format!("--kind {}: expected matcher, survey_scorer or hris_connector", run.kind))?;
     let bytes = std::fs::read(&run.wasm).map_err(|e| format!("{}: {e}", run.wasm.display()))?;
     let shape = inspect::shape(&bytes).map_err(|e| format!("{}: {e}", run.wasm.display()))?;

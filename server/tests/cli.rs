@@ -272,3 +272,65 @@ fn plugin_run_refuses_a_component_of_another_kind_or_a_foreign_input() {
         "{stderr}"
     );
 }
+
+/// `upward plugin new` gives a plugin that tests, builds and runs through the real host, for every kind and language.
+#[test]
+fn plugin_new_scaffolds_a_plugin_that_tests_builds_and_runs() {
+    let root = std::env::temp_dir().join(format!("upward-scaffold-{}", std::process::id()));
+    // The generated crates build apart from this workspace's target directory (its lock is held by this very test).
+    let target = std::env::temp_dir().join("upward-scaffold-target");
+    std::fs::create_dir_all(&root).unwrap();
+    for kind in ["matcher", "survey-scorer", "hris-connector"] {
+        for lang in ["rust", "python"] {
+            let dir = root.join(format!("{lang}-{kind}"));
+            let output = upward()
+                .args(["plugin", "new", "--kind", kind, "--lang", lang])
+                .arg(&dir)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            let file = format!("{lang}_{}", kind.replace('-', "_"));
+            let wasm = if lang == "rust" {
+                for args in [
+                    &["test", "--quiet"][..],
+                    &["build", "--quiet", "--target", "wasm32-wasip2", "--release"],
+                ] {
+                    let status = Command::new(env!("CARGO"))
+                        .args(args)
+                        .current_dir(&dir)
+                        .env("CARGO_TARGET_DIR", &target)
+                        .status()
+                        .unwrap();
+                    assert!(status.success(), "{kind} ({lang}): cargo {args:?}");
+                }
+                target.join("wasm32-wasip2/release").join(format!("{file}.wasm"))
+            } else {
+                let status = Command::new(dir.join("build.sh")).status().unwrap();
+                assert!(status.success(), "{kind} ({lang}): build.sh");
+                dir.join(format!("{file}.wasm"))
+            };
+            let output = upward()
+                .args(["plugin", "run", "--kind", kind, "--no-cache", "--wasm"])
+                .arg(&wasm)
+                .arg("--input")
+                .arg(dir.join("input.json"))
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{kind} ({lang}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+            let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            assert!(report["output"].is_object(), "{kind} ({lang}): {report}");
+        }
+    }
+    // A folder that exists is never overwritten.
+    let again = upward()
+        .args(["plugin", "new", "--kind", "matcher"])
+        .arg(root.join("rust-matcher"))
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&root);
+}
