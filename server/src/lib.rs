@@ -9,6 +9,7 @@ pub mod events;
 pub mod jobs;
 pub mod matching;
 pub mod net;
+pub mod nul;
 pub mod plugins;
 pub mod rate_limit;
 pub mod secrets;

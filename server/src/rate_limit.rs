@@ -203,6 +203,16 @@ impl Limiter {
         }
     }
 
+    /// The IETF `RateLimit-Policy` and `RateLimit` field values (draft-ietf-httpapi-ratelimit-headers) of the request
+    /// quota after `decision`: `requests;q=600;w=60` and `requests;r=42;t=3`; `None` when there is no quota.
+    pub fn headers(&self, decision: &Decision) -> Option<(String, String)> {
+        let quota = self.settings.requests_per_client?;
+        Some((
+            format!("requests;q={};w={}", quota.quota, quota.window.as_secs()),
+            format!("requests;r={};t={}", decision.remaining, decision.reset_seconds),
+        ))
+    }
+
     /// Counts one request of an authenticated client against its quota; `None` when there is no quota.
     pub async fn request(&self, client: &str) -> Option<Decision> {
         let quota = self.settings.requests_per_client?;
@@ -341,15 +351,6 @@ impl Limiter {
             "repeated failed authentication: locked out"
         );
     }
-}
-
-/// The IETF `RateLimit-Policy` and `RateLimit` field values (draft-ietf-httpapi-ratelimit-headers) of the request
-/// quota: `requests;q=600;w=60` and `requests;r=42;t=3`.
-pub fn headers(quota: u64, decision: &Decision) -> (String, String) {
-    (
-        format!("requests;q={quota};w=60"),
-        format!("requests;r={};t={}", decision.remaining, decision.reset_seconds),
-    )
 }
 
 fn auth_keys(client_id: Option<&str>, address: Option<&str>) -> Vec<String> {

@@ -72,14 +72,13 @@ impl FromRequest for Principal {
                 // The response carries the quota's state (see `request_context`).
                 req.extensions_mut().insert(decision);
                 if !decision.allowed {
-                    let quota = state.limiter.settings().requests_per_client.map_or(0, |q| q.quota);
                     return Err(ApiError::RateLimited {
                         detail: format!(
                             "too many requests from this client; retry in {} seconds",
                             decision.retry_after_seconds
                         ),
                         retry_after: decision.retry_after_seconds,
-                        policy: Some(crate::rate_limit::headers(quota, &decision)),
+                        policy: state.limiter.headers(&decision),
                     });
                 }
             }
@@ -165,7 +164,7 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             errors: vec![FieldError::new("", "invalid_type", "must be a JSON object")],
         });
     }
-    if let Some(field) = super::nul::in_json(raw) {
+    if let Some(field) = crate::nul::in_json(raw) {
         return Err(ApiError::InvalidBody {
             detail: format!("`{field}` contains the NUL character (U+0000), which no text accepts"),
             errors: vec![FieldError::new(

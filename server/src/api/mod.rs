@@ -10,7 +10,6 @@ pub mod idempotency;
 pub mod identity_provider;
 pub mod journal;
 pub mod matching;
-pub mod nul;
 pub mod oauth;
 pub mod pairs;
 pub mod participants;
@@ -355,30 +354,19 @@ fn refine_for_generators(spec: &mut utoipa::openapi::OpenApi) {
         *entry = Schema::OneOf(union);
     }
     // Inline bodies (the JWKS, …) too.
-    for item in spec.paths.paths.values_mut() {
-        for operation in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let mut contents: Vec<&mut utoipa::openapi::content::Content> = Vec::new();
-            if let Some(body) = operation.request_body.as_mut() {
-                contents.extend(body.content.values_mut());
+    for operation in operations_mut(spec) {
+        let mut contents: Vec<&mut utoipa::openapi::content::Content> = Vec::new();
+        if let Some(body) = operation.request_body.as_mut() {
+            contents.extend(body.content.values_mut());
+        }
+        for response in operation.responses.responses.values_mut() {
+            if let RefOr::T(response) = response {
+                contents.extend(response.content.values_mut());
             }
-            for response in operation.responses.responses.values_mut() {
-                if let RefOr::T(response) = response {
-                    contents.extend(response.content.values_mut());
-                }
-            }
-            for content in contents {
-                if let Some(RefOr::T(schema)) = content.schema.as_mut() {
-                    free_form(schema);
-                }
+        }
+        for content in contents {
+            if let Some(RefOr::T(schema)) = content.schema.as_mut() {
+                free_form(schema);
             }
         }
     }
@@ -388,6 +376,21 @@ fn refine_for_generators(spec: &mut utoipa::openapi::OpenApi) {
     {
         operation.security = Some(Vec::new());
     }
+}
+
+/// Every operation of the spec, for the passes that refine them.
+fn operations_mut(spec: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    spec.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+    })
 }
 
 /// The rules the extractors enforce on parameters, stated once for every operation that takes them, so a client (or a
@@ -405,40 +408,29 @@ fn constrain_parameters(spec: &mut utoipa::openapi::OpenApi) {
             .pattern(Some(pattern))
             .build()
     };
-    for item in spec.paths.paths.values_mut() {
-        for operation in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            for parameter in operation.parameters.iter_mut().flatten() {
-                let replacement = match parameter.name.as_str() {
-                    "Idempotency-Key" => Some(string(1, Some(255), "^[!-~]+$")),
-                    "If-Match" => Some(string(1, None, "\\S")),
-                    "cursor" => Some(string(22, Some(22), "^[A-Za-z0-9_-]{21}[AQgw]$")),
-                    _ => None,
+    for operation in operations_mut(spec) {
+        for parameter in operation.parameters.iter_mut().flatten() {
+            let replacement = match parameter.name.as_str() {
+                "Idempotency-Key" => Some(string(1, Some(255), "^[!-~]+$")),
+                "If-Match" => Some(string(1, None, "\\S")),
+                "cursor" => Some(string(22, Some(22), "^[A-Za-z0-9_-]{21}[AQgw]$")),
+                _ => None,
+            };
+            if let Some(schema) = replacement {
+                parameter.schema = Some(schema.into());
+                continue;
+            }
+            if !matches!(parameter.parameter_in, ParameterIn::Query | ParameterIn::Path) {
+                continue;
+            }
+            if let Some(RefOr::T(Schema::Object(object))) = &mut parameter.schema {
+                let text = match &object.schema_type {
+                    SchemaType::Type(Type::String) => true,
+                    SchemaType::Array(types) => types.contains(&Type::String),
+                    _ => false,
                 };
-                if let Some(schema) = replacement {
-                    parameter.schema = Some(schema.into());
-                    continue;
-                }
-                if !matches!(parameter.parameter_in, ParameterIn::Query | ParameterIn::Path) {
-                    continue;
-                }
-                if let Some(RefOr::T(Schema::Object(object))) = &mut parameter.schema {
-                    let text = match &object.schema_type {
-                        SchemaType::Type(Type::String) => true,
-                        SchemaType::Array(types) => types.contains(&Type::String),
-                        _ => false,
-                    };
-                    if text && object.pattern.is_none() && object.format.is_none() && object.enum_values.is_none() {
-                        object.pattern = Some("^[^\\u0000]*$".into());
-                    }
+                if text && object.pattern.is_none() && object.format.is_none() && object.enum_values.is_none() {
+                    object.pattern = Some("^[^\\u0000]*$".into());
                 }
             }
         }
@@ -594,13 +586,13 @@ async fn request_context(
     let path = req.path().to_string();
     let span = tracing::info_span!("request", request_id = %request_id);
     // A NUL in the path or the query string is refused before any handler sees it (see `nul`).
-    let refused = if nul::in_path(req.path()) {
+    let refused = if crate::nul::in_path(req.path()) {
         Some(ApiError::BadRequest {
             code: "invalid_path_parameter",
             detail: "the path contains the NUL character (U+0000)".into(),
         })
     } else {
-        nul::in_query(req.query_string()).map(|name| ApiError::BadRequest {
+        crate::nul::in_query(req.query_string()).map(|name| ApiError::BadRequest {
             code: "invalid_query_parameter",
             detail: format!("the query parameter `{name}` contains the NUL character (U+0000), which no text accepts"),
         })
@@ -625,9 +617,8 @@ async fn request_context(
     let quota = res.request().extensions().get::<crate::rate_limit::Decision>().copied();
     if let (Some(decision), false) = (quota, res.headers().contains_key("ratelimit"))
         && let Some(state) = res.request().app_data::<web::Data<AppState>>()
-        && let Some(q) = state.limiter.settings().requests_per_client
+        && let Some((policy, current)) = state.limiter.headers(&decision)
     {
-        let (policy, current) = crate::rate_limit::headers(q.quota, &decision);
         for (name, value) in [("ratelimit-policy", policy), ("ratelimit", current)] {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 res.headers_mut().insert(header::HeaderName::from_static(name), value);

@@ -178,7 +178,7 @@ async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
     }
     // No client id or secret holds a NUL (and PostgreSQL could not look one up): a failed authentication like any
     // other.
-    let lookup = if super::nul::has_nul(&client_id) || super::nul::has_nul(&client_secret) {
+    let lookup = if crate::nul::has_nul(&client_id) || crate::nul::has_nul(&client_secret) {
         Ok(None)
     } else {
         organisations::authenticate(&state.db, &client_id, &client_secret).await

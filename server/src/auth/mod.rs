@@ -263,9 +263,7 @@ impl Authenticator {
             .map_err(|_| invalid("the token is malformed"))?;
         // A NUL in any claim or in the key id is never a real token, and PostgreSQL cannot even look it up: refuse it
         // before anything is read (JSON carries a NUL only as the escape `\u0000`).
-        if payload.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
-            || header.kid.as_deref().is_some_and(|k| k.contains('\0'))
-        {
+        if crate::nul::json_may_hold_nul(&payload) || header.kid.as_deref().is_some_and(crate::nul::has_nul) {
             return Err(invalid("the token is malformed: a claim contains the NUL character"));
         }
         let peek: Peek = serde_json::from_slice(&payload).map_err(|_| invalid("the token is malformed"))?;

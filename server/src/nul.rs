@@ -1,7 +1,8 @@
 //! U+0000 in text: PostgreSQL cannot store it in a text column (and a string that holds it is never a real name,
 //! email or note), while SQLite would keep it silently. So every byte of a request that becomes text is checked here
 //! first and a NUL is refused the same way on both backends, naming where it was: the path and query string (400),
-//! a JSON body (422, with the field's path), a form field. Tokens are checked where they are read (`auth`).
+//! a JSON body (422, with the field's path), a form field, a token's claims (`auth`). It lives outside `api` so the
+//! authenticator uses the same scanner.
 
 use serde_json::Value;
 
@@ -62,11 +63,16 @@ pub fn in_path(path: &str) -> bool {
 /// The JSON path (`.a.b[2]`) of the first string — key or value — that holds a NUL in a JSON body. JSON can only
 /// carry a NUL as the escape `\u0000`, so bodies without that text are passed over without parsing.
 pub fn in_json(raw: &[u8]) -> Option<String> {
-    if !raw.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+    if !json_may_hold_nul(raw) {
         return None;
     }
     let value: Value = serde_json::from_slice(raw).ok()?;
     find(&value, String::new())
+}
+
+/// Whether JSON text may carry a NUL: it can only as the escape `\u0000` (raw control characters are not JSON).
+pub fn json_may_hold_nul(raw: &[u8]) -> bool {
+    raw.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
 }
 
 fn find(value: &Value, path: String) -> Option<String> {
