@@ -13,6 +13,7 @@ mod m20261122_000007_timed_notices;
 mod m20261123_000008_survey_scores;
 mod m20261123_000009_hris_connections;
 mod m20261123_000010_hris_syncs;
+mod m20261201_000011_data_protection;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_survey_scores::Migration),
             Box::new(m20261123_000009_hris_connections::Migration),
             Box::new(m20261123_000010_hris_syncs::Migration),
+            Box::new(m20261201_000011_data_protection::Migration),
         ]
     }
 }

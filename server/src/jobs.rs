@@ -145,6 +145,12 @@ async fn housekeeping(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) 
             Ok(n) => tracing::warn!(failed = n, "failed matching runs left behind by a stopped instance"),
             Err(e) => tracing::warn!(error = %e, "checking for abandoned matching runs failed"),
         }
+        // Retention: each organisation's policy, applied by one instance an hour.
+        match crate::domain::retention::apply_due(&state.db, &state.secrets, chrono::Duration::hours(1)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(organisations = n, "applied retention policies"),
+            Err(e) => tracing::warn!(error = %e, "applying retention policies failed"),
+        }
         match crate::domain::plugins::resume_stalled(&state.db, state.plugins.clone(), chrono::Duration::minutes(5))
             .await
         {

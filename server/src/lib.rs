@@ -106,6 +106,11 @@ impl Application {
                 Some(manager)
             }
         };
+        let secret_box = Arc::new(secrets::SecretBox::from_config(
+            config.secrets_key.as_deref(),
+            &config.secrets_key_file,
+        )?);
+        secrets::install(secret_box.clone());
         let auth = auth::Authenticator::new(db.clone(), &config)
             .await
             .map_err(|source| StartError::Database {
@@ -121,7 +126,6 @@ impl Application {
             net::Guard::for_integrations(&config),
         )
         .map_err(|e| StartError::Plugins(e.to_string()))?;
-        let secret_box = secrets::SecretBox::from_config(config.secrets_key.as_deref(), &config.secrets_key_file)?;
         let webhooks = webhooks::Wake::new(redis.clone());
         let config = Arc::new(config);
         let state = web::Data::new(api::AppState {
@@ -131,8 +135,9 @@ impl Application {
             redis: redis.clone(),
             plugins: Arc::new(host),
             webhooks,
-            secrets: Arc::new(secret_box),
+            secrets: secret_box,
             limiter: Arc::new(rate_limit::Limiter::new(config.rate_limits(), redis.clone())),
+            audit: domain::audit::AuditTrail::start(db.clone()),
         });
 
         let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {

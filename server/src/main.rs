@@ -1,4 +1,5 @@
-//! The `upward` command: `serve` (the default), `migrate`, `openapi`, `org create`, `keys rotate`, `plugin run`.
+//! The `upward` command: `serve` (the default), `migrate`, `openapi`, `org create`, `keys rotate`, `secrets rotate`,
+//! `audit verify`, `plugin run`, `plugin new`.
 
 use std::io::Write;
 
@@ -35,6 +36,16 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Manage the key that seals secrets and personal data at rest.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Work with plugin components locally.
     Plugin {
@@ -75,6 +86,26 @@ enum OrgCommand {
         /// The organisation's display name.
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk every organisation's hash chain and report the first break of each as JSON (exit code 1 when any chain
+    /// is broken: an entry edited, removed or reordered).
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-seal every sealed value (HRIS secrets, signing keys, notes, learnings, sensitive attributes) under a new
+    /// key, in one transaction. The new key is read from FILE, or created there (owner-only) when FILE does not
+    /// exist. Stop the servers first; afterwards start them with UPWARD_SECRETS_KEY_FILE=FILE (or the key in
+    /// UPWARD_SECRETS_KEY) and keep the old key until a backup taken before the rotation is no longer needed.
+    Rotate {
+        /// Where the new key is (or is to be created).
+        #[arg(long, value_name = "FILE")]
+        to: String,
     },
 }
 
@@ -182,6 +213,37 @@ fn main() {
                 println!("{}", serde_json::json!({ "kid": kid }));
                 Ok(())
             }
+            Command::Secrets {
+                command: SecretsCommand::Rotate { to },
+            } => {
+                let db = connect_migrated(&config).await?;
+                let from = upward_server::secrets::SecretBox::from_config(
+                    config.secrets_key.as_deref(),
+                    &config.secrets_key_file,
+                )
+                .map_err(|e| e.to_string())?;
+                let next = upward_server::secrets::SecretBox::from_config(None, &to).map_err(|e| e.to_string())?;
+                let counts = db.reseal_all(&from, &next).await.map_err(|e| e.to_string())?;
+                println!(
+                    "{}",
+                    serde_json::json!({ "resealed": counts, "key_file": to,
+                        "next": "restart every instance with UPWARD_SECRETS_KEY_FILE set to key_file" })
+                );
+                Ok(())
+            }
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => {
+                let db = connect_migrated(&config).await?;
+                let report = upward_server::domain::audit::verify(&db)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("{}", serde_json::to_string_pretty(&report).expect("serialises"));
+                if !report.ok {
+                    std::process::exit(1);
+                }
+                Ok(())
+            }
             Command::Openapi | Command::Plugin { .. } => unreachable!("handled above"),
         }
     });
@@ -195,6 +257,10 @@ async fn connect_migrated(config: &Config) -> Result<upward_server::store::Db, S
     if config.migrate_on_start {
         db.migrate().await.map_err(|e| e.to_string())?;
     }
+    let sealer =
+        upward_server::secrets::SecretBox::from_config(config.secrets_key.as_deref(), &config.secrets_key_file)
+            .map_err(|e| e.to_string())?;
+    upward_server::secrets::install(std::sync::Arc::new(sealer));
     Ok(db)
 }
 

@@ -334,3 +334,27 @@ fn plugin_new_scaffolds_a_plugin_that_tests_builds_and_runs() {
     assert_eq!(again.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn audit_verify_walks_the_chains_and_says_they_hold() {
+    let path = std::env::temp_dir().join(format!("upward-audit-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", path.display());
+    let key = std::env::temp_dir().join(format!("upward-audit-{}.key", std::process::id()));
+    let run = |args: &[&str]| {
+        upward()
+            .env("UPWARD_DATABASE_URL", &url)
+            .env("UPWARD_SECRETS_KEY_FILE", &key)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["migrate"]).status.success());
+    let output = run(&["audit", "verify"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let _ = std::fs::remove_file(key);
+}

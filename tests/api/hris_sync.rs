@@ -23,15 +23,15 @@ const TOKEN: &str = "directory-token-9c41d7e2";
 
 /// What the fake directory serves and what it saw.
 #[derive(Default)]
-struct Directory {
-    employees: Vec<Value>,
-    page_size: usize,
-    delay: Duration,
-    authorizations: Vec<String>,
+pub(crate) struct Directory {
+    pub(crate) employees: Vec<Value>,
+    pub(crate) page_size: usize,
+    pub(crate) delay: Duration,
+    pub(crate) authorizations: Vec<String>,
 }
 
 /// A paginated JSON directory on 127.0.0.1: `GET /employees[?cursor=N]`, bearer token required.
-async fn directory(state: Arc<Mutex<Directory>>) -> (u16, actix_web::dev::ServerHandle) {
+pub(crate) async fn directory(state: Arc<Mutex<Directory>>) -> (u16, actix_web::dev::ServerHandle) {
     use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
     let server = HttpServer::new(move || {
         let state = state.clone();
@@ -91,13 +91,13 @@ async fn one_person_directory() -> (Arc<Mutex<Directory>>, u16, actix_web::dev::
     (state, port, server)
 }
 
-fn employee(id: &str, email: &str, name: &str, level: i32, manager: Option<&str>, title: &str) -> Value {
+pub(crate) fn employee(id: &str, email: &str, name: &str, level: i32, manager: Option<&str>, title: &str) -> Value {
     json!({"external_id": id, "email": email, "name": name, "level": level, "manager_external_id": manager,
            "title": title, "department": "Engineering", "timezone": "Europe/London"})
 }
 
 /// Uploads the example connector (allowed to reach 127.0.0.1 only) and connects it with the secret.
-async fn connect(app: &TestApp, admin: &str, base_url: &str) -> String {
+pub(crate) async fn connect(app: &TestApp, admin: &str, base_url: &str) -> String {
     let manifest = json!({
         "name": "http-json-hris", "version": "0.1.0", "kind": "hris_connector", "allowed_hosts": ["127.0.0.1"],
         "config": {"base_url": base_url, "token_secret": "token"},
@@ -116,7 +116,7 @@ async fn connect(app: &TestApp, admin: &str, base_url: &str) -> String {
 }
 
 /// Starts a sync and waits for its report.
-async fn sync(app: &TestApp, admin: &str, connection: &str, dry_run: bool) -> Value {
+pub(crate) async fn sync(app: &TestApp, admin: &str, connection: &str, dry_run: bool) -> Value {
     let response = app
         .request(
             Method::POST,

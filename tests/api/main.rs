@@ -15,6 +15,7 @@ mod operations;
 mod partial_updates;
 mod participants;
 mod plugins;
+mod privacy;
 mod programmes;
 mod python_plugins;
 mod tenancy;

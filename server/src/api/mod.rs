@@ -1,6 +1,7 @@
 //! The HTTP edge: one file per resource, the extractors, the one error-to-problem map, the OpenAPI document, and the
 //! assembly of the actix-web app from them.
 
+pub mod audit;
 pub mod enrolments;
 pub mod events;
 pub mod extractors;
@@ -14,6 +15,7 @@ pub mod oauth;
 pub mod pairs;
 pub mod participants;
 pub mod plugins;
+pub mod privacy;
 pub mod problem;
 pub mod programmes;
 pub mod respond;
@@ -54,6 +56,8 @@ pub struct AppState {
     pub secrets: Arc<crate::secrets::SecretBox>,
     /// Failed-authentication lock-outs and per-client quotas.
     pub limiter: Arc<crate::rate_limit::Limiter>,
+    /// The audit trail's writer.
+    pub audit: crate::domain::audit::AuditTrail,
 }
 
 /// The check every administrative route makes.
@@ -92,6 +96,9 @@ own identity provider with `PUT /v1/identity-provider` so its tokens act as your
         problem::Problem,
         crate::domain::FieldError,
         crate::domain::webhook_deliveries::WebhookTest,
+        crate::domain::privacy::ErasureNotice,
+        crate::domain::retention::RetentionSettings,
+        crate::domain::retention::RetentionReport,
         crate::plugins::matcher::MatcherInput,
         crate::plugins::matcher::MatcherOutput,
         crate::plugins::scorer::ScorerInput,
@@ -115,6 +122,7 @@ own identity provider with `PUT /v1/identity-provider` so its tokens act as your
         (name = "Webhooks", description = "Endpoints that receive the organisation's events, signed the Standard Webhooks way"),
         (name = "Identity provider", description = "Bring your own identity provider"),
         (name = "Events", description = "The event log: every change, in order"),
+        (name = "Data protection", description = "Erasure, export, retention and the audit trail of people's data"),
         (name = "Operations", description = "Health and readiness"),
     )
 )]
@@ -168,7 +176,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(webhook_endpoints::routes)
             .configure(hris_connections::routes)
             .configure(identity_provider::routes)
-            .configure(events::routes),
+            .configure(events::routes)
+            .configure(privacy::routes)
+            .configure(audit::routes),
     );
 }
 
@@ -568,6 +578,48 @@ fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespo
     ))
 }
 
+/// Queues the request's audit entry when the rule says it is one to keep.
+async fn audit(
+    state: &web::Data<AppState>,
+    req: &actix_web::HttpRequest,
+    principal: &Principal,
+    method: &str,
+    request_id: &str,
+    outcome: u16,
+) {
+    use crate::domain::audit::{AuditActor, AuditRecord, audited};
+    let template = req.match_pattern().unwrap_or_else(|| req.path().to_string());
+    // The first id in the path is the resource; under /participants/{id} it is also whose data it is.
+    let resource_id = req
+        .path()
+        .split('/')
+        .find_map(|segment| segment.parse::<uuid::Uuid>().ok());
+    let subject_id = resource_id.filter(|_| template.starts_with("/v1/participants/{id}"));
+    let role = principal.role.as_str();
+    if !audited(method, &template, role, principal.participant_id, subject_id) {
+        return;
+    }
+    state
+        .audit
+        .record(AuditRecord {
+            organisation_id: principal.organisation_id,
+            id: uuid::Uuid::now_v7(),
+            at: crate::store::now(),
+            actor: AuditActor {
+                role: role.to_string(),
+                subject: principal.subject.clone(),
+                participant_id: principal.participant_id,
+            },
+            operation: format!("{method} {template}"),
+            resource_id,
+            subject_id,
+            address: req.peer_addr().map(|a| a.ip().to_string()),
+            request_id: request_id.to_string(),
+            outcome,
+        })
+        .await;
+}
+
 /// Gives every request an id (the caller's `X-Request-Id`, or a new one), echoes it, and writes one access-log line
 /// with the organisation, status and latency.
 async fn request_context(
@@ -625,11 +677,21 @@ async fn request_context(
             }
         }
     }
-    let organisation = res
-        .request()
-        .extensions()
-        .get::<Principal>()
-        .map(|p| p.organisation_id.to_string());
+    let principal = res.request().extensions().get::<Principal>().cloned();
+    if let Some(principal) = &principal
+        && let Some(state) = res.request().app_data::<web::Data<AppState>>()
+    {
+        audit(
+            state,
+            res.request(),
+            principal,
+            &method,
+            &request_id,
+            res.status().as_u16(),
+        )
+        .await;
+    }
+    let organisation = principal.as_ref().map(|p| p.organisation_id.to_string());
     tracing::info!(
         target: "upward::access",
         request_id = %request_id,

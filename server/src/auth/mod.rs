@@ -40,6 +40,16 @@ pub enum Role {
     Participant,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::OrgAdmin => "org_admin",
+            Role::ProgrammeManager => "programme_manager",
+            Role::Participant => "participant",
+        }
+    }
+}
+
 /// Who is calling: always an organisation, a role, and for people a participant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {

@@ -389,6 +389,7 @@ pub fn plan(existing: Vec<Participant>, records: Vec<EmployeeDoc>) -> Plan {
                     languages: Vec::new(),
                     attributes: Default::default(),
                     active: t.active,
+                    left_at: None,
                     created_at: now,
                     updated_at: now,
                     version: 1,

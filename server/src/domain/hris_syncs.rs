@@ -85,6 +85,9 @@ pub struct SyncCounts {
     pub errors: u32,
     /// Entries of the diff.
     pub changes: u32,
+    /// Records of erased people (their email or external id is on the suppression list): not created again.
+    #[serde(default)]
+    pub suppressed: u32,
 }
 
 /// The connector's use of its sandbox during the sync.
@@ -508,6 +511,29 @@ async fn execute(services: &Services, claim: &mut Claim) -> Result<(), Failure> 
 
     let existing = reader.all_participants().await?;
     let listed = records.len();
+    // Erased people stay erased: a record whose email or external id is on the suppression list is left out.
+    let digester = services.db.suppression_digester(&services.secrets).await?;
+    let keyed: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                digester.digest("email", &r.email.trim().to_lowercase()),
+                digester.digest("external_id", r.external_id.trim()),
+            )
+        })
+        .collect();
+    let all: Vec<String> = keyed.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+    let suppressed = reader.suppressed(&all).await?;
+    let before = records.len();
+    let mut keyed = keyed.into_iter();
+    let records: Vec<_> = records
+        .into_iter()
+        .filter(|_| {
+            let (email, external_id) = keyed.next().unwrap_or_default();
+            !suppressed.contains(&email) && !suppressed.contains(&external_id)
+        })
+        .collect();
+    let suppressed_records = (before - records.len()) as u32;
     let mut plan = hris_plan::plan(existing, records);
     let leavers = plan.ops.iter().filter(|o| o.kind == OpKind::Deactivate).count();
     if listed == 0 && leavers > 0 {
@@ -528,7 +554,8 @@ async fn execute(services: &Services, claim: &mut Claim) -> Result<(), Failure> 
 
     let mut counts = SyncCounts {
         pages,
-        records: plan.records as u32,
+        records: plan.records as u32 + suppressed_records,
+        suppressed: suppressed_records,
         unchanged: plan.unchanged as u32,
         skipped: plan.skipped as u32,
         errors: plan.errors.len() as u32,
@@ -616,6 +643,7 @@ async fn apply<C: ConnectionTrait>(
             let mut p = op.next.clone();
             p.created_at = now;
             p.updated_at = now;
+            p.settle_leaving(None, now);
             events.push(EventPayload::ParticipantCreated(p.clone()));
             entries.extend(op.changes.iter().cloned().map(|c| match c {
                 SyncChange::Create {
@@ -642,6 +670,7 @@ async fn apply<C: ConnectionTrait>(
         let mut next = op.next.clone();
         next.version = current.version + 1;
         next.updated_at = now.max(current.updated_at);
+        next.settle_leaving(Some(current), next.updated_at);
         if !scope.update_participant(&next, current.version).await? {
             entries.push(SyncChange::Error {
                 external_id: current.external_id.clone(),

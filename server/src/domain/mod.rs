@@ -4,6 +4,7 @@
 //!
 //! [`Scope`]: crate::store::Scope
 
+pub mod audit;
 pub mod enrolments;
 pub mod hris_connections;
 pub mod hris_plan;
@@ -16,8 +17,11 @@ pub mod organisations;
 pub mod pairs;
 pub mod participants;
 pub mod plugins;
+pub mod privacy;
 pub mod programmes;
+pub mod retention;
 pub mod sessions;
+pub mod special_category;
 pub mod survey_scores;
 pub mod surveys;
 pub mod timed_events;

@@ -36,6 +36,7 @@ pub const REPORTING_LINE_MAX_DEPTH: usize = 256;
     "languages": ["en", "fr"],
     "attributes": {"cost_centre": "CC-12"},
     "active": true,
+    "left_at": null,
     "created_at": "2026-11-22T09:30:00Z",
     "updated_at": "2026-11-22T09:30:00Z"
 }))]
@@ -61,6 +62,9 @@ pub struct Participant {
     #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
     pub active: bool,
+    /// When the directory first saw them inactive (they left, or were deactivated); `null` while active. Retention
+    /// counts from here.
+    pub left_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
@@ -68,6 +72,15 @@ pub struct Participant {
 }
 
 impl Participant {
+    /// Keeps `left_at` in step with `active`: set the first time they are seen inactive, cleared when they return.
+    pub fn settle_leaving(&mut self, previous: Option<&Participant>, now: DateTime<Utc>) {
+        self.left_at = if self.active {
+            None
+        } else {
+            previous.and_then(|p| p.left_at).or(Some(now))
+        };
+    }
+
     /// A strong validator for HTTP caching and `If-Match`: changes with every write, reveals nothing.
     pub fn etag(&self) -> String {
         super::etag(self.id, self.version)
@@ -199,7 +212,7 @@ pub async fn create<C: ConnectionTrait>(scope: &Scope<'_, C>, cmd: CreatePartici
     v.into_result()?;
 
     let now = store::now();
-    let participant = Participant {
+    let mut participant = Participant {
         id,
         external_id,
         email,
@@ -213,10 +226,12 @@ pub async fn create<C: ConnectionTrait>(scope: &Scope<'_, C>, cmd: CreatePartici
         languages,
         attributes: cmd.attributes,
         active: cmd.active.unwrap_or(true),
+        left_at: None,
         created_at: now,
         updated_at: now,
         version: 1,
     };
+    participant.settle_leaving(None, now);
     scope
         .insert_participant(&participant)
         .await
@@ -354,6 +369,7 @@ async fn save<C: ConnectionTrait>(
 ) -> DomainResult<Participant> {
     next.version = current.version + 1;
     next.updated_at = store::now().max(current.updated_at);
+    next.settle_leaving(Some(current), next.updated_at);
     let written = scope
         .update_participant(&next, current.version)
         .await

@@ -18,7 +18,9 @@ use crate::domain::matching_runs::MatchingRun;
 use crate::domain::pairs::Pair;
 use crate::domain::participants::Participant;
 use crate::domain::plugins::{Plugin, PluginLimitsView};
+use crate::domain::privacy::ErasureNotice;
 use crate::domain::programmes::Programme;
+use crate::domain::retention::{RetentionReport, RetentionSettings};
 use crate::domain::sessions::Session;
 use crate::domain::surveys::{Survey, SurveyRequest};
 use crate::domain::webhook_deliveries::WebhookTest;
@@ -66,6 +68,12 @@ catalogue! {
         "A participant was deactivated; their tokens stop working.";
     ParticipantReactivated(Participant) => "participant.reactivated", "Participant",
         "A deactivated participant was made active again.";
+    ParticipantErased(ErasureNotice) => "participant.erased", "ErasureNotice",
+        "A participant's personal data was erased (ids only; their earlier events are redacted in place).";
+    DataRetentionUpdated(RetentionSettings) => "data_retention.updated", "RetentionSettings",
+        "The organisation's retention policy changed.";
+    DataRetentionApplied(RetentionReport) => "data_retention.applied", "RetentionReport",
+        "A housekeeping round applied the retention policy (what it deleted, whom it erased; ids and counts only).";
     IdentityProviderUpdated(IdentityProvider) => "identity_provider.updated", "IdentityProvider",
         "The organisation registered or changed its identity provider.";
     IdentityProviderDeleted(IdentityProvider) => "identity_provider.deleted", "IdentityProvider",

@@ -68,6 +68,7 @@ pub fn synthetic(n: usize) -> Inputs {
             languages: vec![["en", "fr", "de"][(next() % 3) as usize].into()],
             attributes: Default::default(),
             active: true,
+            left_at: None,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -1,4 +1,5 @@
-//! The event log's rows, scoped to one organisation.
+//! The event log's rows, scoped to one organisation. A learning's payload carries its text, so learning events keep
+//! those fields sealed at rest as the learnings table does.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -8,6 +9,46 @@ use super::entities::event;
 use super::{Scope, StoreResult};
 use crate::events::Event;
 
+/// The payload fields an event type keeps sealed at rest.
+pub fn sealed_fields(event_type: &str) -> &'static [&'static str] {
+    if event_type.starts_with("learning.") {
+        super::journal::LEARNING_SEALED
+    } else {
+        &[]
+    }
+}
+
+/// The payload as stored.
+pub(super) fn stored_data(event_type: &str, data: &serde_json::Value) -> serde_json::Value {
+    let fields = sealed_fields(event_type);
+    let mut data = data.clone();
+    if !fields.is_empty()
+        && let Ok(sealer) = crate::secrets::installed()
+    {
+        crate::secrets::seal_fields(&sealer, &mut data, fields);
+    }
+    data
+}
+
+/// The event from its row, sealed fields opened (a payload that will not open reads without them).
+pub(super) fn event_from(m: event::Model) -> Event {
+    let mut data = m.data;
+    if data.get(crate::secrets::SEALED_MEMBER).is_some()
+        && let Ok(sealer) = crate::secrets::installed()
+        && crate::secrets::open_fields(&sealer, &mut data).is_err()
+        && let Some(object) = data.as_object_mut()
+    {
+        object.remove(crate::secrets::SEALED_MEMBER);
+    }
+    Event {
+        id: m.id,
+        event_type: m.event_type,
+        occurred_at: m.occurred_at,
+        organisation_id: m.organisation_id,
+        data,
+    }
+}
+
 impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn insert_event(&self, e: &Event) -> StoreResult<()> {
         event::Entity::insert(event::ActiveModel {
@@ -15,7 +56,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             organisation_id: Set(self.organisation_id),
             event_type: Set(e.event_type.clone()),
             occurred_at: Set(e.occurred_at),
-            data: Set(e.data.clone()),
+            data: Set(stored_data(&e.event_type, &e.data)),
         })
         .exec_without_returning(self.conn)
         .await?;
@@ -33,7 +74,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
                 organisation_id: Set(self.organisation_id),
                 event_type: Set(e.event_type.clone()),
                 occurred_at: Set(e.occurred_at),
-                data: Set(e.data.clone()),
+                data: Set(stored_data(&e.event_type, &e.data)),
             });
             event::Entity::insert_many(rows)
                 .exec_without_returning(self.conn)
@@ -65,16 +106,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             .limit(limit)
             .all(self.conn)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|m| Event {
-                id: m.id,
-                event_type: m.event_type,
-                occurred_at: m.occurred_at,
-                organisation_id: m.organisation_id,
-                data: m.data,
-            })
-            .collect())
+        Ok(rows.into_iter().map(event_from).collect())
     }
 
     pub async fn count_events(&self) -> StoreResult<u64> {

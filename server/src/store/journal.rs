@@ -1,4 +1,5 @@
-//! Note and learning rows, scoped to one organisation.
+//! Note and learning rows, scoped to one organisation. What the pair wrote — a note's body, a learning's text,
+//! actions and story title — is sealed with the secrets key before it reaches the database.
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -18,15 +19,32 @@ fn note_row(organisation_id: Uuid, n: &Note) -> StoreResult<note::ActiveModel> {
         pair_id: Set(n.pair_id),
         author_id: Set(n.author_id),
         shared: Set(n.shared),
-        doc: Set(encode(n)?),
+        doc: Set(sealed(encode(n)?, NOTE_SEALED)?),
         version: Set(n.version),
         created_at: Set(n.created_at),
         updated_at: Set(n.updated_at),
     })
 }
 
-fn note_from(m: note::Model) -> StoreResult<Note> {
-    decode("note", m.id, m.doc, m.version)
+/// The fields of a note and of a learning kept sealed at rest.
+pub const NOTE_SEALED: &[&str] = &["body"];
+pub const LEARNING_SEALED: &[&str] = &["text", "actions", "story_title"];
+
+fn sealed(mut doc: serde_json::Value, fields: &[&str]) -> StoreResult<serde_json::Value> {
+    let sealer = crate::secrets::installed().map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
+    crate::secrets::seal_fields(&sealer, &mut doc, fields);
+    Ok(doc)
+}
+
+fn opened(what: &str, id: Uuid, mut doc: serde_json::Value) -> StoreResult<serde_json::Value> {
+    let sealer = crate::secrets::installed().map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
+    crate::secrets::open_fields(&sealer, &mut doc)
+        .map_err(|e| super::StoreError::Corrupt(format!("{what} {id}: {e}")))?;
+    Ok(doc)
+}
+
+pub(super) fn note_from(m: note::Model) -> StoreResult<Note> {
+    decode("note", m.id, opened("note", m.id, m.doc)?, m.version)
 }
 
 fn learning_row(organisation_id: Uuid, l: &Learning) -> StoreResult<learning::ActiveModel> {
@@ -37,15 +55,15 @@ fn learning_row(organisation_id: Uuid, l: &Learning) -> StoreResult<learning::Ac
         pair_id: Set(l.pair_id),
         author_id: Set(l.author_id),
         published_at: Set(l.published_at),
-        doc: Set(encode(l)?),
+        doc: Set(sealed(encode(l)?, LEARNING_SEALED)?),
         version: Set(l.version),
         created_at: Set(l.created_at),
         updated_at: Set(l.updated_at),
     })
 }
 
-fn learning_from(m: learning::Model) -> StoreResult<Learning> {
-    decode("learning", m.id, m.doc, m.version)
+pub(super) fn learning_from(m: learning::Model) -> StoreResult<Learning> {
+    decode("learning", m.id, opened("learning", m.id, m.doc)?, m.version)
 }
 
 impl<C: ConnectionTrait> Scope<'_, C> {

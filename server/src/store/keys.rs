@@ -1,4 +1,5 @@
-//! The server's token-signing keys. Global (not per tenant): they prove a token came from this deployment.
+//! The server's token-signing keys. Global (not per tenant): they prove a token came from this deployment. The
+//! private half is sealed with the secrets key at rest.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -22,30 +23,36 @@ pub struct StoredKey {
 impl Db {
     /// Keys still valid for verification at `now`, newest first.
     pub async fn live_signing_keys(&self, now: DateTime<Utc>) -> StoreResult<Vec<StoredKey>> {
-        Ok(signing_key::Entity::find()
+        let sealer = crate::secrets::installed().map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
+        signing_key::Entity::find()
             .filter(signing_key::Column::VerifyUntil.gt(now))
             .order_by_desc(signing_key::Column::CreatedAt)
             .all(self.reader())
             .await?
             .into_iter()
-            .map(|m| StoredKey {
-                kid: m.kid,
-                algorithm: m.algorithm,
-                private_key: m.private_key,
-                public_key: m.public_key,
-                created_at: m.created_at,
-                sign_until: m.sign_until,
-                verify_until: m.verify_until,
+            .map(|m| {
+                Ok(StoredKey {
+                    private_key: sealer
+                        .open_text(&m.private_key)
+                        .map_err(|e| super::StoreError::Corrupt(format!("signing key {}: {e}", m.kid)))?,
+                    kid: m.kid,
+                    algorithm: m.algorithm,
+                    public_key: m.public_key,
+                    created_at: m.created_at,
+                    sign_until: m.sign_until,
+                    verify_until: m.verify_until,
+                })
             })
-            .collect())
+            .collect()
     }
 
     pub async fn insert_signing_key(&self, k: &StoredKey) -> StoreResult<()> {
+        let sealer = crate::secrets::installed().map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
         let txn = self.begin().await?;
         signing_key::Entity::insert(signing_key::ActiveModel {
             kid: Set(k.kid.clone()),
             algorithm: Set(k.algorithm.clone()),
-            private_key: Set(k.private_key.clone()),
+            private_key: Set(sealer.seal_text(&k.private_key)),
             public_key: Set(k.public_key.clone()),
             created_at: Set(k.created_at),
             sign_until: Set(k.sign_until),

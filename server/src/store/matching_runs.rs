@@ -77,6 +77,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn all_participants(&self) -> StoreResult<Vec<Participant>> {
         participant::Entity::find()
             .filter(participant::Column::OrganisationId.eq(self.organisation_id))
+            .filter(participant::Column::ErasedAt.is_null())
             .all(self.conn)
             .await?
             .into_iter()

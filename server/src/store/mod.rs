@@ -2,6 +2,7 @@
 //! a scope, and a scope always carries the organisation id, so forgetting tenancy is not possible from outside this
 //! module. Entities stay private here; callers see domain types only.
 
+pub mod audit;
 mod documents;
 mod entities;
 pub mod events;
@@ -16,7 +17,9 @@ pub mod organisations;
 pub mod pairs;
 pub mod participants;
 pub mod plugins;
+pub mod privacy;
 pub mod programmes;
+pub mod retention;
 pub mod survey_scores;
 pub mod surveys;
 pub mod timed_notices;
@@ -132,7 +135,9 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Deleted content is overwritten, not left in free pages: an erasure must remove the bytes.
+                .pragma("secure_delete", "on");
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)

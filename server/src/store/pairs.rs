@@ -54,7 +54,7 @@ fn session_row(organisation_id: Uuid, s: &Session) -> StoreResult<session::Activ
     })
 }
 
-fn session_from(m: session::Model) -> StoreResult<Session> {
+pub(super) fn session_from(m: session::Model) -> StoreResult<Session> {
     decode("session", m.id, m.doc, m.version)
 }
 

@@ -33,6 +33,7 @@ pub(super) fn from_row(m: participant::Model) -> StoreResult<Participant> {
         languages,
         attributes,
         active: m.active,
+        left_at: m.left_at,
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -55,14 +56,16 @@ fn to_row(organisation_id: Uuid, p: &Participant) -> participant::ActiveModel {
         languages: Set(Value::from(p.languages.clone())),
         attributes: Set(Value::Object(p.attributes.clone())),
         active: Set(p.active),
+        left_at: Set(p.left_at),
         version: Set(p.version),
         created_at: Set(p.created_at),
         updated_at: Set(p.updated_at),
+        ..Default::default()
     }
 }
 
 /// Escapes `%`, `_` and `\` so user input matches literally inside a LIKE pattern.
-fn like_pattern(q: &str) -> String {
+pub(super) fn like_pattern(q: &str) -> String {
     let mut pattern = String::with_capacity(q.len() + 2);
     pattern.push('%');
     for c in q.to_lowercase().chars() {
@@ -79,6 +82,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn participant(&self, id: Uuid) -> StoreResult<Option<Participant>> {
         participant::Entity::find_by_id(id)
             .filter(participant::Column::OrganisationId.eq(self.organisation_id))
+            .filter(participant::Column::ErasedAt.is_null())
             .one(self.conn)
             .await?
             .map(from_row)
@@ -88,6 +92,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn participant_by_email(&self, email: &str) -> StoreResult<Option<Participant>> {
         participant::Entity::find()
             .filter(participant::Column::OrganisationId.eq(self.organisation_id))
+            .filter(participant::Column::ErasedAt.is_null())
             .filter(participant::Column::Email.eq(email.trim().to_lowercase()))
             .one(self.conn)
             .await?
@@ -98,6 +103,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn participant_by_external_id(&self, external_id: &str) -> StoreResult<Option<Participant>> {
         participant::Entity::find()
             .filter(participant::Column::OrganisationId.eq(self.organisation_id))
+            .filter(participant::Column::ErasedAt.is_null())
             .filter(participant::Column::ExternalId.eq(external_id))
             .one(self.conn)
             .await?
@@ -111,8 +117,9 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         after: Option<Uuid>,
         limit: u64,
     ) -> StoreResult<Vec<Participant>> {
-        let mut query =
-            participant::Entity::find().filter(participant::Column::OrganisationId.eq(self.organisation_id));
+        let mut query = participant::Entity::find()
+            .filter(participant::Column::OrganisationId.eq(self.organisation_id))
+            .filter(participant::Column::ErasedAt.is_null());
         if let Some(department) = &filter.department {
             query = query.filter(participant::Column::Department.eq(department.as_str()));
         }

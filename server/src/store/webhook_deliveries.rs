@@ -78,16 +78,6 @@ fn delivery_from(m: webhook_delivery::Model) -> Delivery {
     }
 }
 
-fn event_from(m: event::Model) -> Event {
-    Event {
-        id: m.id,
-        event_type: m.event_type,
-        occurred_at: m.occurred_at,
-        organisation_id: m.organisation_id,
-        data: m.data,
-    }
-}
-
 impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn insert_deliveries(&self, deliveries: &[NewDelivery]) -> StoreResult<()> {
         if deliveries.is_empty() {
@@ -229,7 +219,7 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             .all(self.conn)
             .await?
             .into_iter()
-            .map(event_from)
+            .map(super::events::event_from)
             .collect())
     }
 
@@ -417,7 +407,7 @@ impl Db {
             .all(&self.read)
             .await?
             .into_iter()
-            .map(event_from)
+            .map(super::events::event_from)
             .collect())
     }
 
