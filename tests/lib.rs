@@ -547,10 +547,20 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// Uploads and insists it is ready.
+    /// Uploads and insists it is ready. A large component (an 18 MB Python one) can take longer to compile than the
+    /// upload waits on a loaded machine: then the `Location` is polled, as the API tells a client to.
     pub async fn ready_plugin(&self, token: &str, wasm: &[u8], query: &str) -> Value {
-        let (status, plugin) = self.upload_plugin(token, wasm, query).await;
-        assert_eq!(status, 201, "upload {query}: {plugin}");
+        let (status, mut plugin) = self.upload_plugin(token, wasm, query).await;
+        if status == 202 {
+            let path = format!("/v1/plugins/{}", plugin["id"].as_str().unwrap());
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+            while plugin["state"] == "compiling" && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                plugin = self.get(&path, token).await.json().await.unwrap();
+            }
+        } else {
+            assert_eq!(status, 201, "upload {query}: {plugin}");
+        }
         assert_eq!(plugin["state"], "ready", "{plugin}");
         plugin
     }

@@ -358,3 +358,42 @@ fn audit_verify_walks_the_chains_and_says_they_hold() {
     }
     let _ = std::fs::remove_file(key);
 }
+
+#[test]
+fn secrets_rotate_reseals_under_the_new_key_and_the_old_key_no_longer_opens_them() {
+    let dir = std::env::temp_dir().join(format!("upward-rotate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/upward.db", dir.display());
+    let (old_key, new_key) = (dir.join("old.key"), dir.join("new.key"));
+    let run = |key: &std::path::Path, args: &[&str]| {
+        upward()
+            .env("UPWARD_DATABASE_URL", &url)
+            .env("UPWARD_SECRETS_KEY_FILE", key)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&old_key, &["migrate"]).status.success());
+    // A signing key is created (sealed under the old key) and used.
+    let first = run(&old_key, &["keys", "rotate"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let rotated = run(&old_key, &["secrets", "rotate", "--to", new_key.to_str().unwrap()]);
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&rotated.stdout).unwrap();
+    assert!(report["resealed"]["signing_keys"].as_u64().unwrap() >= 1, "{report}");
+    assert!(new_key.exists(), "the new key file is created");
+    // The server's keys now open with the new key only.
+    let with_new = run(&new_key, &["keys", "rotate"]);
+    assert!(
+        with_new.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_new.stderr)
+    );
+    let with_old = run(&old_key, &["keys", "rotate"]);
+    assert!(
+        !with_old.status.success(),
+        "the old key must not open what was re-sealed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
