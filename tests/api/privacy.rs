@@ -718,7 +718,19 @@ async fn special_category_data_needs_consent_and_stays_between_the_person_and_th
         .await;
     assert_eq!(export["sensitive_attributes"]["attributes"]["age_band"], "18-24");
 
-    // Consent withdrawn: they are gone.
+    // Consent withdrawn: they are gone (the record reads empty, with no consent, as before anything was recorded).
     assert_eq!(app.delete(&path, &cohort.mentor.token).await.status(), 204);
-    assert_problem(app.get(&path, &cohort.org.token).await, 404, "not_found").await;
+    let (status, gone) = app.call(Method::GET, &path, &cohort.org.token, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(gone["attributes"], json!({}));
+    assert!(gone["consent"].is_null());
+    let (_, export) = app
+        .call(
+            Method::GET,
+            &format!("/v1/participants/{}/export", cohort.mentor.id),
+            &cohort.mentor.token,
+            None,
+        )
+        .await;
+    assert!(export["sensitive_attributes"].is_null());
 }

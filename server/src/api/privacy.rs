@@ -238,8 +238,9 @@ fn authorise_sensitive(principal: &Principal, id: Uuid) -> ApiResult<()> {
 
 /// Read special-category attributes
 ///
-/// A participant's protected characteristics and the consent they are kept under. Only the person and org_admins
-/// read them; they are never part of the participant resource, events, webhooks or plugin inputs.
+/// A participant's protected characteristics and the consent they are kept under (empty, with no consent, while
+/// nothing is recorded). Only the person and org_admins read them; they are never part of the participant resource,
+/// events, webhooks or plugin inputs.
 #[utoipa::path(
     operation_id = "get_sensitive_attributes",
     tag = "Data protection",
@@ -301,6 +302,7 @@ async fn put_sensitive(
 /// Remove special-category attributes
 ///
 /// The person withdrew their consent (or the organisation no longer needs them): the attributes are deleted.
+/// Removing what is not there is no error.
 #[utoipa::path(
     operation_id = "delete_sensitive_attributes",
     tag = "Data protection",

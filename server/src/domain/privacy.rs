@@ -580,11 +580,8 @@ pub async fn export<C: ConnectionTrait>(
         .await?
         .ok_or(DomainError::NotFound("participant"))?;
     let held = scope.holdings_of(id).await?;
-    let sensitive_attributes = match super::special_category::read(scope, sealer, id).await {
-        Ok(found) => Some(found),
-        Err(DomainError::NotFound(_)) => None,
-        Err(e) => return Err(e),
-    };
+    let sensitive_attributes =
+        Some(super::special_category::read(scope, sealer, id).await?).filter(|s| s.is_recorded());
     Ok(PersonalDataExport {
         exported_at: store::now(),
         participant,

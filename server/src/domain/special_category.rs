@@ -46,14 +46,31 @@ pub struct WriteSensitiveAttributes {
     pub consent: Consent,
 }
 
-/// A participant's special-category attributes and the consent they are kept under.
+/// A participant's special-category attributes and the consent they are kept under. Every participant has this
+/// record; while nothing is recorded (or after consent was withdrawn) it is empty, with no consent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SensitiveAttributes {
     pub participant_id: Uuid,
     #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
-    pub consent: Consent,
-    pub updated_at: DateTime<Utc>,
+    pub consent: Option<Consent>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl SensitiveAttributes {
+    fn empty(participant_id: Uuid) -> SensitiveAttributes {
+        SensitiveAttributes {
+            participant_id,
+            attributes: Map::new(),
+            consent: None,
+            updated_at: None,
+        }
+    }
+
+    /// Whether anything is recorded.
+    pub fn is_recorded(&self) -> bool {
+        self.consent.is_some()
+    }
 }
 
 fn validate(cmd: &WriteSensitiveAttributes, now: DateTime<Utc>) -> DomainResult<()> {
@@ -110,27 +127,30 @@ pub async fn write<C: ConnectionTrait>(
     let record = SensitiveAttributes {
         participant_id,
         attributes: cmd.attributes,
-        consent: Consent {
+        consent: Some(Consent {
             given_at: cmd.consent.given_at,
             purpose: cmd.consent.purpose.trim().to_string(),
-        },
-        updated_at: now,
+        }),
+        updated_at: Some(now),
     };
     let sealed = sealer.seal_value(&serde_json::to_value(&record).unwrap_or(Value::Null));
     scope.set_sensitive_attributes(participant_id, Some(sealed)).await?;
     Ok(record)
 }
 
-/// The person's attributes; not found when none are recorded.
+/// The person's attributes (empty when none are recorded).
 pub async fn read<C: ConnectionTrait>(
     scope: &Scope<'_, C>,
     sealer: &crate::secrets::SecretBox,
     participant_id: Uuid,
 ) -> DomainResult<SensitiveAttributes> {
-    let sealed = scope
-        .sensitive_attributes(participant_id)
+    scope
+        .participant(participant_id)
         .await?
-        .ok_or(DomainError::NotFound("sensitive attributes"))?;
+        .ok_or(DomainError::NotFound("participant"))?;
+    let Some(sealed) = scope.sensitive_attributes(participant_id).await? else {
+        return Ok(SensitiveAttributes::empty(participant_id));
+    };
     let value = sealer
         .open_value(&sealed)
         .map_err(|e| store::StoreError::Corrupt(format!("sensitive attributes of {participant_id}: {e}")))?;
@@ -138,11 +158,12 @@ pub async fn read<C: ConnectionTrait>(
         .map_err(|e| store::StoreError::Corrupt(format!("sensitive attributes of {participant_id}: {e}")).into())
 }
 
-/// Removes them (consent withdrawn).
+/// Removes them (consent withdrawn); removing nothing is no error.
 pub async fn remove<C: ConnectionTrait>(scope: &Scope<'_, C>, participant_id: Uuid) -> DomainResult<()> {
-    if scope.sensitive_attributes(participant_id).await?.is_none() {
-        return Err(DomainError::NotFound("sensitive attributes"));
-    }
+    scope
+        .participant(participant_id)
+        .await?
+        .ok_or(DomainError::NotFound("participant"))?;
     scope.set_sensitive_attributes(participant_id, None).await?;
     Ok(())
 }
