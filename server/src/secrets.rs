@@ -217,6 +217,16 @@ impl Digester {
         context.update(value.as_bytes());
         context.sign().as_ref().iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// The digest of an email, normalised as the directory stores it (trimmed, lower-case).
+    pub fn email(&self, email: &str) -> String {
+        self.digest("email", &email.trim().to_lowercase())
+    }
+
+    /// The digest of an HRIS external id (trimmed).
+    pub fn external_id(&self, external_id: &str) -> String {
+        self.digest("external_id", external_id.trim())
+    }
 }
 
 static INSTALLED: std::sync::RwLock<Option<std::sync::Arc<SecretBox>>> = std::sync::RwLock::new(None);

@@ -83,12 +83,7 @@ async fn erase(state: web::Data<AppState>, principal: Principal, id: web::Path<U
 #[get("/participants/{id}/export")]
 async fn export(state: web::Data<AppState>, principal: Principal, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let own = principal.role == Role::Participant && principal.participant_id == Some(id);
-    if !own && !principal.is(Role::OrgAdmin) {
-        return Err(ApiError::Forbidden(
-            "an export is for the person themselves or an org_admin".into(),
-        ));
-    }
+    own_or_admin(&principal, id, "an export")?;
     state.audit.flush().await;
     let document = privacy::export(&principal.scope(state.db.reader()), &state.secrets, id).await?;
     Ok(HttpResponse::Ok()
@@ -224,15 +219,15 @@ async fn apply_retention(state: web::Data<AppState>, principal: Principal) -> Ap
     Ok(HttpResponse::Ok().json(report))
 }
 
-/// Special-category attributes are the person's own and the org_admin's to handle; nobody else's.
-fn authorise_sensitive(principal: &Principal, id: Uuid) -> ApiResult<()> {
+/// An export and special-category attributes are the person's own and the org_admin's to handle; nobody else's.
+fn own_or_admin(principal: &Principal, id: Uuid, what: &str) -> ApiResult<()> {
     let own = principal.role == Role::Participant && principal.participant_id == Some(id);
     if own || principal.is(Role::OrgAdmin) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
-            "special-category attributes are for the person themselves or an org_admin".into(),
-        ))
+        Err(ApiError::Forbidden(format!(
+            "{what} is for the person themselves or an org_admin"
+        )))
     }
 }
 
@@ -258,7 +253,7 @@ async fn get_sensitive(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    authorise_sensitive(&principal, id)?;
+    own_or_admin(&principal, id, "special-category data")?;
     let found = special_category::read(&principal.scope(state.db.reader()), &state.secrets, id).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -290,7 +285,7 @@ async fn put_sensitive(
     body: Json<WriteSensitiveAttributes>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    authorise_sensitive(&principal, id)?;
+    own_or_admin(&principal, id, "special-category data")?;
     let txn = state.db.begin().await?;
     let saved = special_category::write(&principal.scope(&txn), &state.secrets, id, body.value).await?;
     txn.commit().await.map_err(crate::store::StoreError::from)?;
@@ -320,7 +315,7 @@ async fn delete_sensitive(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    authorise_sensitive(&principal, id)?;
+    own_or_admin(&principal, id, "special-category data")?;
     let txn = state.db.begin().await?;
     special_category::remove(&principal.scope(&txn), id).await?;
     txn.commit().await.map_err(crate::store::StoreError::from)?;

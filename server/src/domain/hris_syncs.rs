@@ -515,12 +515,7 @@ async fn execute(services: &Services, claim: &mut Claim) -> Result<(), Failure> 
     let digester = services.db.suppression_digester(&services.secrets).await?;
     let keyed: Vec<(String, String)> = records
         .iter()
-        .map(|r| {
-            (
-                digester.digest("email", &r.email.trim().to_lowercase()),
-                digester.digest("external_id", r.external_id.trim()),
-            )
-        })
+        .map(|r| (digester.email(&r.email), digester.external_id(&r.external_id)))
         .collect();
     let all: Vec<String> = keyed.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
     let suppressed = reader.suppressed(&all).await?;

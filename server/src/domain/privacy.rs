@@ -537,9 +537,9 @@ pub struct ErasureNotice {
 
 /// The keyed hashes that keep an HRIS sync from recreating the person: of their external id and of their email.
 pub fn suppression_digests(digester: &crate::secrets::Digester, p: &Participant) -> Vec<(String, &'static str)> {
-    let mut out = vec![(digester.digest("email", &p.email.to_lowercase()), "email")];
+    let mut out = vec![(digester.email(&p.email), "email")];
     if let Some(external_id) = &p.external_id {
-        out.push((digester.digest("external_id", external_id.trim()), "external_id"));
+        out.push((digester.external_id(external_id), "external_id"));
     }
     out
 }
@@ -607,10 +607,10 @@ pub async fn lift<C: ConnectionTrait>(
 ) -> DomainResult<u64> {
     let mut digests = Vec::new();
     if let Some(email) = email {
-        digests.push(digester.digest("email", &email.trim().to_lowercase()));
+        digests.push(digester.email(email));
     }
     if let Some(external_id) = external_id {
-        digests.push(digester.digest("external_id", external_id.trim()));
+        digests.push(digester.external_id(external_id));
     }
     if digests.is_empty() {
         return Err(DomainError::Invalid(vec![super::FieldError::new(
