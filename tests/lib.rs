@@ -155,6 +155,8 @@ pub struct TestApp {
     pub config: Config,
     handle: actix_web::dev::ServerHandle,
     pub database: Arc<TestDatabase>,
+    /// `http://127.0.0.1:PORT` of the separate metrics listener, when the configuration asks for one.
+    pub metrics_base: Option<String>,
 }
 
 /// An organisation created for a test, with an admin token.
@@ -184,6 +186,7 @@ impl TestApp {
             .await
             .expect("the application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let metrics_base = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
         let state = app.state();
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
@@ -198,6 +201,7 @@ impl TestApp {
             config,
             handle,
             database,
+            metrics_base,
         }
     }
 

@@ -120,6 +120,17 @@ pub struct Config {
     /// The longest a matching run may compute (scoring and assignment); past it the run fails and says so. Must stay
     /// under the 15 minutes after which housekeeping counts a run as abandoned.
     pub matching_run_timeout_ms: u64,
+    /// An OpenTelemetry collector's OTLP/HTTP address (`http://collector:4318`, or the full `…/v1/traces` URL): spans
+    /// of requests, job steps and outbound calls are exported there. Unset: no traces are exported.
+    pub otlp_endpoint: Option<String>,
+    /// A separate `host:port` serving only `GET /metrics` (Prometheus), without a token: bind it where only the
+    /// scraper reaches. Unset: no separate listener.
+    pub metrics_listen: Option<String>,
+    /// A bearer token that reads `GET /metrics` on the main address. Unset: `/metrics` is not served there.
+    pub metrics_token: Option<String>,
+    /// The smallest group of people a figure broken down by a special-category attribute is reported for; smaller
+    /// groups are suppressed, not rounded.
+    pub min_group_size: u64,
     /// How often due scheduled HRIS syncs, and syncs a stopped instance left, are looked for.
     pub hris_sync_interval_ms: u64,
     /// The longest an HRIS sync may spend reading the directory.
@@ -186,6 +197,10 @@ impl Default for Config {
             timed_events_interval_ms: 60_000,
             survey_scoring_interval_ms: 2_000,
             matching_run_timeout_ms: 300_000,
+            min_group_size: 5,
+            metrics_listen: None,
+            otlp_endpoint: None,
+            metrics_token: None,
             hris_sync_interval_ms: 30_000,
             hris_sync_budget_seconds: 1_800,
             hris_sync_lease_seconds: 120,
@@ -371,6 +386,20 @@ impl Config {
                 "UPWARD_MATCHING_RUN_TIMEOUT_MS",
                 "must be between 1 and 600000 (ten minutes)",
             );
+        }
+        if let Some(endpoint) = &self.otlp_endpoint
+            && !reqwest::Url::parse(endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return invalid(
+                "UPWARD_OTLP_ENDPOINT",
+                "must be an http(s) URL, e.g. http://127.0.0.1:4318",
+            );
+        }
+        if self.metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
+            return invalid("UPWARD_METRICS_TOKEN", "must be at least 16 characters");
+        }
+        if !(2..=1000).contains(&self.min_group_size) {
+            return invalid("UPWARD_MIN_GROUP_SIZE", "must be between 2 and 1000");
         }
         if self.hris_sync_interval_ms < 10 {
             return invalid("UPWARD_HRIS_SYNC_INTERVAL_MS", "must be at least 10");

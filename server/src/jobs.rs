@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::api::AppState;
 
@@ -120,43 +121,48 @@ async fn housekeeping(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) 
             _ = tick.tick() => {}
             _ = stopped.changed() => return,
         }
-        if let Err(e) = state.auth.keys().ensure_signing_key().await {
-            tracing::warn!(error = %e, "signing key rotation check failed");
-        }
-        let before = chrono::Utc::now() - state.idempotency_retention();
-        match state.db.prune_idempotency_keys(before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(pruned = n, "pruned expired idempotency keys"),
-            Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
-        }
-        let before = chrono::Utc::now() - chrono::Duration::days(state.config.webhook_retention_days as i64);
-        match state.db.prune_webhook_deliveries(before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(pruned = n, "pruned old webhook deliveries"),
-            Err(e) => tracing::warn!(error = %e, "pruning webhook deliveries failed"),
-        }
-        match crate::domain::matching_runs::fail_abandoned(
-            &state.db,
-            chrono::Duration::minutes(crate::domain::matching_runs::ABANDONED_AFTER_MINUTES),
-        )
-        .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(failed = n, "failed matching runs left behind by a stopped instance"),
-            Err(e) => tracing::warn!(error = %e, "checking for abandoned matching runs failed"),
-        }
-        // Retention: each organisation's policy, applied by one instance an hour.
-        match crate::domain::retention::apply_due(&state.db, &state.secrets, chrono::Duration::hours(1)).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(organisations = n, "applied retention policies"),
-            Err(e) => tracing::warn!(error = %e, "applying retention policies failed"),
-        }
-        match crate::domain::plugins::resume_stalled(&state.db, state.plugins.clone(), chrono::Duration::minutes(5))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(resumed = n, "compiled plugins a stopped instance left compiling"),
-            Err(e) => tracing::warn!(error = %e, "resuming stalled plugin compiles failed"),
-        }
+        housekeeping_round(&state)
+            .instrument(tracing::info_span!("housekeeping"))
+            .await;
+    }
+}
+
+/// One round of housekeeping: key rotation, pruning, abandoned runs, retention, stalled plugin compiles.
+async fn housekeeping_round(state: &AppState) {
+    if let Err(e) = state.auth.keys().ensure_signing_key().await {
+        tracing::warn!(error = %e, "signing key rotation check failed");
+    }
+    let before = chrono::Utc::now() - state.idempotency_retention();
+    match state.db.prune_idempotency_keys(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(pruned = n, "pruned expired idempotency keys"),
+        Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+    }
+    let before = chrono::Utc::now() - chrono::Duration::days(state.config.webhook_retention_days as i64);
+    match state.db.prune_webhook_deliveries(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(pruned = n, "pruned old webhook deliveries"),
+        Err(e) => tracing::warn!(error = %e, "pruning webhook deliveries failed"),
+    }
+    match crate::domain::matching_runs::fail_abandoned(
+        &state.db,
+        chrono::Duration::minutes(crate::domain::matching_runs::ABANDONED_AFTER_MINUTES),
+    )
+    .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(failed = n, "failed matching runs left behind by a stopped instance"),
+        Err(e) => tracing::warn!(error = %e, "checking for abandoned matching runs failed"),
+    }
+    // Retention: each organisation's policy, applied by one instance an hour.
+    match crate::domain::retention::apply_due(&state.db, &state.secrets, chrono::Duration::hours(1)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(organisations = n, "applied retention policies"),
+        Err(e) => tracing::warn!(error = %e, "applying retention policies failed"),
+    }
+    match crate::domain::plugins::resume_stalled(&state.db, state.plugins.clone(), chrono::Duration::minutes(5)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(resumed = n, "compiled plugins a stopped instance left compiling"),
+        Err(e) => tracing::warn!(error = %e, "resuming stalled plugin compiles failed"),
     }
 }

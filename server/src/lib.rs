@@ -59,6 +59,8 @@ pub struct Application {
     server: actix_web::dev::Server,
     state: web::Data<api::AppState>,
     jobs: jobs::Jobs,
+    /// The separate metrics listener (`UPWARD_METRICS_LISTEN`) and its port.
+    metrics: Option<(u16, actix_web::dev::Server)>,
 }
 
 impl Application {
@@ -151,6 +153,29 @@ impl Application {
                 source,
             })?
             .port();
+        telemetry::metrics::install();
+        let metrics = match &config.metrics_listen {
+            None => None,
+            Some(address) => {
+                let listen_error = |source| StartError::Listen {
+                    address: address.clone(),
+                    source,
+                };
+                let listener = TcpListener::bind(address).map_err(listen_error)?;
+                let port = listener.local_addr().map_err(listen_error)?.port();
+                let scrape_state = state.clone();
+                let server = HttpServer::new(move || {
+                    actix_web::App::new()
+                        .app_data(scrape_state.clone())
+                        .route("/metrics", web::get().to(api::health::scrape))
+                })
+                .workers(1)
+                .listen(listener)
+                .map_err(listen_error)?
+                .run();
+                Some((port, server))
+            }
+        };
         let spec = api::openapi();
         let app_state = state.clone();
         let mut server = HttpServer::new(move || api::app(app_state.clone(), spec.clone())).shutdown_timeout(30);
@@ -170,11 +195,17 @@ impl Application {
             server,
             state,
             jobs,
+            metrics,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate metrics listener, when one is configured.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     pub fn state(&self) -> web::Data<api::AppState> {
@@ -188,8 +219,16 @@ impl Application {
 
     /// Serves until the server is stopped (SIGTERM, SIGINT, or a handle), finishing in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
         self.jobs.stop().await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         result
     }
 }

@@ -1,4 +1,4 @@
-//! Liveness, readiness and the published signing keys.
+//! Liveness, readiness, Prometheus metrics and the published signing keys.
 
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
@@ -7,7 +7,57 @@ use utoipa::ToSchema;
 use super::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(healthz).service(readyz).service(jwks);
+    cfg.service(healthz).service(readyz).service(metrics).service(jwks);
+}
+
+/// The Prometheus scrape, for the separate metrics listener (`UPWARD_METRICS_LISTEN`), which has no other route.
+pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+    match crate::telemetry::metrics::scrape(&state.db).await {
+        Some(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(text),
+        None => HttpResponse::ServiceUnavailable().body("metrics are off in this process"),
+    }
+}
+
+/// Prometheus metrics
+///
+/// The text exposition format: requests by route template, method and status class; database pools; the webhook
+/// backlog, attempts and delivery lag; plugin invocations; matching runs and HRIS syncs; time-based events; the
+/// process (RSS, open file descriptors). Served here only to a bearer of `UPWARD_METRICS_TOKEN` (404 when none is
+/// set); `UPWARD_METRICS_LISTEN` serves the same text, without a token, on a separate address.
+#[utoipa::path(
+    operation_id = "metrics",
+    tag = "Operations",
+    responses(
+        (status = 200, description = "Every metric, in the Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "The metrics token is missing or wrong", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Metrics are not served on this address (no `UPWARD_METRICS_TOKEN`)", body = super::problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("metrics_token" = []))
+)]
+#[get("/metrics")]
+async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> super::problem::ApiResult<HttpResponse> {
+    use super::problem::ApiError;
+    let Some(expected) = state.config.metrics_token.as_deref() else {
+        return Err(ApiError::RouteNotFound);
+    };
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Digests compared, not the tokens: how long the comparison takes says nothing about the token.
+    use sha2::Digest;
+    let equal = sha2::Sha256::digest(given.as_bytes()) == sha2::Sha256::digest(expected.as_bytes());
+    if given.is_empty() {
+        return Err(crate::auth::AuthError::Missing.into());
+    }
+    if !equal {
+        return Err(crate::auth::AuthError::InvalidToken("this is not the metrics token".into()).into());
+    }
+    Ok(scrape(state).await)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -59,6 +59,9 @@ async fn queue(
         StatusCode::ACCEPTED,
         async |scope| {
             let run = matching_runs::queue(scope, actor, programme_id).await?;
+            if let Some(opt_in) = &run.special_category {
+                super::state_purpose(&req, opt_in.audit_purpose());
+            }
             if let Ok(mut slot) = queued.lock() {
                 *slot = Some(run.id);
             }

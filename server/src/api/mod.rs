@@ -147,6 +147,15 @@ impl Modify for SecuritySchemes {
             ),
         );
         components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The operator's `UPWARD_METRICS_TOKEN`, for `GET /metrics` only."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "oauth2",
             SecurityScheme::OAuth2(OAuth2::with_description(
                 [Flow::ClientCredentials(ClientCredentials::new(
@@ -578,6 +587,12 @@ fn as_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespo
     ))
 }
 
+/// States in the request's audit entry why it uses special-category data.
+pub(crate) fn state_purpose(req: &actix_web::HttpRequest, purpose: String) {
+    use actix_web::HttpMessage;
+    req.extensions_mut().insert(crate::domain::audit::AuditPurpose(purpose));
+}
+
 /// Queues the request's audit entry when the rule says it is one to keep.
 async fn audit(
     state: &web::Data<AppState>,
@@ -599,6 +614,10 @@ async fn audit(
     if !audited(method, &template, role, principal.participant_id, subject_id) {
         return;
     }
+    let purpose = req
+        .extensions()
+        .get::<crate::domain::audit::AuditPurpose>()
+        .map(|p| p.0.clone());
     state
         .audit
         .record(AuditRecord {
@@ -616,6 +635,7 @@ async fn audit(
             address: req.peer_addr().map(|a| a.ip().to_string()),
             request_id: request_id.to_string(),
             outcome,
+            purpose,
         })
         .await;
 }
@@ -636,7 +656,16 @@ async fn request_context(
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let method = req.method().to_string();
     let path = req.path().to_string();
-    let span = tracing::info_span!("request", request_id = %request_id);
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{method} unmatched"),
+        otel.kind = "server",
+        request_id = %request_id,
+        http.request.method = %method,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::traces::continue_trace(&span, req.headers());
     // A NUL in the path or the query string is refused before any handler sees it (see `nul`).
     let refused = if crate::nul::in_path(req.path()) {
         Some(ApiError::BadRequest {
@@ -651,8 +680,13 @@ async fn request_context(
     };
     let mut res = match refused {
         Some(error) => req.into_response(error.error_response()).map_into_right_body(),
-        None => next.call(req).instrument(span).await?.map_into_left_body(),
+        None => next.call(req).instrument(span.clone()).await?.map_into_left_body(),
     };
+    if let Some(route) = res.request().match_pattern() {
+        crate::telemetry::traces::rename(&span, format!("{method} {route}"));
+        span.record("http.route", route);
+    }
+    span.record("http.response.status_code", res.status().as_u16());
     // A successful write committed events, and with them deliveries: wake the dispatchers.
     if method != "GET"
         && method != "HEAD"
@@ -677,6 +711,13 @@ async fn request_context(
             }
         }
     }
+    let route = res.request().match_pattern();
+    crate::telemetry::metrics::request(
+        route.as_deref().unwrap_or("unmatched"),
+        &method,
+        res.status().as_u16(),
+        started.elapsed(),
+    );
     let principal = res.request().extensions().get::<Principal>().cloned();
     if let Some(principal) = &principal
         && let Some(state) = res.request().app_data::<web::Data<AppState>>()

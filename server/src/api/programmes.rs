@@ -25,6 +25,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(update)
         .service(transition)
         .service(get_metrics)
+        .service(get_breakdown)
         .service(stories);
 }
 
@@ -98,6 +99,9 @@ async fn create(
         StatusCode::CREATED,
         async |scope| {
             let p = programmes::create(scope, cmd).await?;
+            if let Some(opt_in) = &p.matching.special_category {
+                super::state_purpose(&req, opt_in.audit_purpose());
+            }
             let location = format!("/v1/programmes/{}", p.id);
             Ok(Written::new(p.clone(), p.etag()).at(location))
         },
@@ -166,6 +170,9 @@ async fn update(
         StatusCode::OK,
         async |scope| {
             let p = programmes::update(scope, actor, id, cmd, if_match.0.as_deref()).await?;
+            if let Some(opt_in) = &p.matching.special_category {
+                super::state_purpose(&req, opt_in.audit_purpose());
+            }
             Ok(Written::new(p.clone(), p.etag()))
         },
     )
@@ -246,6 +253,53 @@ async fn transition(
 async fn get_metrics(state: web::Data<AppState>, principal: Principal, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let m = metrics::programme(&principal.scope(state.db.reader()), principal.actor(), id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(m))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BreakdownQuery {
+    /// The special-category attribute to break the figures down by (1 to 100 characters).
+    #[param(example = "first_generation_graduate")]
+    attribute: String,
+}
+
+/// Break a programme's figures down by a special-category attribute
+///
+/// Who took part, was paired, reached the target and left, by the values of one sensitive attribute (only people
+/// who recorded it with consent count under a value; the rest form the `null` group). A group of fewer than
+/// `min_group_size` people (`UPWARD_MIN_GROUP_SIZE`, default 5) is suppressed — all its figures `null` — and when
+/// that leaves one group suppressed among several, the next smallest is suppressed too, so no group can be worked
+/// out from the totals. Admins and the programme's managers; every read is in the audit trail.
+#[utoipa::path(
+    operation_id = "get_programme_breakdown",
+    tag = "Programmes",
+    params(("id" = Uuid, Path, description = "The programme's id"), BreakdownQuery),
+    responses(
+        (status = 200, description = "The figures by group", body = crate::domain::inclusion::Breakdown),
+        (status = 400, description = "The `attribute` query parameter is missing or malformed", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The attribute name is empty or too long", body = super::problem::Problem, content_type = "application/problem+json"),
+        NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/programmes/{id}/metrics/breakdown")]
+async fn get_breakdown(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    query: web::Query<BreakdownQuery>,
+) -> ApiResult<HttpResponse> {
+    let b = crate::domain::inclusion::breakdown(
+        &principal.scope(state.db.reader()),
+        principal.actor(),
+        id.into_inner(),
+        &query.attribute,
+        state.config.min_group_size,
+    )
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(b))
 }
 
 /// List a programme's stories

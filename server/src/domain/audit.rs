@@ -55,6 +55,10 @@ pub struct AuditEntry {
     pub request_id: String,
     /// The HTTP status of the answer.
     pub outcome: u16,
+    /// Why special-category data was (or may now be) read, where the operation is such a use: a programme's opt-in
+    /// to matching on sensitive attributes, or a matching run that reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
     /// The previous entry's hash (`GENESIS` for the first).
     pub prev_hash: String,
     /// SHA-256 over the organisation, the sequence number, `prev_hash` and the entry's content.
@@ -74,7 +78,13 @@ pub struct AuditRecord {
     pub address: Option<String>,
     pub request_id: String,
     pub outcome: u16,
+    pub purpose: Option<String>,
 }
+
+/// Set by a handler on its request (`HttpRequest::extensions_mut`) when the operation uses special-category data:
+/// the audit entry of the request then states the purpose.
+#[derive(Clone, Debug)]
+pub struct AuditPurpose(pub String);
 
 /// The hashed content of an entry: everything but its chain fields, in a fixed form.
 #[derive(Serialize)]
@@ -88,6 +98,9 @@ struct Content<'a> {
     address: Option<&'a str>,
     request_id: &'a str,
     outcome: u16,
+    // Absent from entries without one, so their hashes stay what they were before the field existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purpose: Option<&'a str>,
 }
 
 /// The chain hash of an entry.
@@ -102,6 +115,7 @@ pub fn chain_hash(organisation_id: Uuid, seq: i64, prev_hash: &str, entry: &Audi
         address: entry.address.as_deref(),
         request_id: &entry.request_id,
         outcome: entry.outcome,
+        purpose: entry.purpose.as_deref(),
     };
     let content = serde_json::to_string(&content).unwrap_or_default();
     let digest = Sha256::new()
@@ -126,6 +140,7 @@ pub fn link(record: AuditRecord, prev_seq: i64, prev_hash: &str) -> AuditEntry {
         address: record.address,
         request_id: record.request_id,
         outcome: record.outcome,
+        purpose: record.purpose,
         prev_hash: prev_hash.to_string(),
         hash: String::new(),
     };
@@ -222,6 +237,8 @@ const PERSONAL_ROUTES: &[&str] = &[
     "/matching-runs",
     "/deliveries",
     "/audit-log",
+    // Aggregates, but of special-category data: who looks at them is worth keeping.
+    "/metrics/breakdown",
 ];
 
 /// Whether a request is audited: every authenticated write, and every read of people's data by anyone other than
@@ -342,6 +359,7 @@ mod tests {
             address: Some("127.0.0.1".into()),
             request_id: format!("r{n}"),
             outcome: 200,
+            purpose: None,
         }
     }
 
@@ -379,6 +397,14 @@ mod tests {
         let mut edited = entries.clone();
         edited[1].outcome = 404;
         assert_eq!(verify_chain(org, &edited, head).unwrap_err().seq, 2);
+
+        let mut stated = entries.clone();
+        stated[1].purpose = Some("a purpose added afterwards".into());
+        assert_eq!(
+            verify_chain(org, &stated, head).unwrap_err().seq,
+            2,
+            "the purpose is covered"
+        );
 
         let mut removed = entries.clone();
         removed.remove(2);

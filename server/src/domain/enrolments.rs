@@ -161,6 +161,7 @@ pub async fn visible<C: ConnectionTrait>(
     }
 }
 
+#[derive(Default)]
 pub struct EnrolmentFilter {
     pub role: Option<EnrolmentRole>,
     pub state: Option<EnrolmentState>,

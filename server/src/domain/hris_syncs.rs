@@ -308,8 +308,19 @@ impl Claim {
     }
 }
 
-/// Runs the sync if it is queued, or running with its lease run out; answers the sync as it stands afterwards.
-pub async fn run(services: &Services, organisation_id: Uuid, id: Uuid) -> DomainResult<HrisSync> {
+/// Runs the sync if it is queued, or running with its lease run out; answers the sync as it stands afterwards. Its
+/// span starts here, at the call, so a sync a request started is a child of that request's span.
+pub fn run(
+    services: &Services,
+    organisation_id: Uuid,
+    id: Uuid,
+) -> impl std::future::Future<Output = DomainResult<HrisSync>> + '_ {
+    use tracing::Instrument;
+    let span = tracing::info_span!("hris_sync", %organisation_id, sync_id = %id);
+    run_claimed(services, organisation_id, id).instrument(span)
+}
+
+async fn run_claimed(services: &Services, organisation_id: Uuid, id: Uuid) -> DomainResult<HrisSync> {
     let now = store::now();
     let txn = services.db.begin().await?;
     let scope = Scope::new(&txn, organisation_id);
@@ -402,6 +413,7 @@ fn finish(sync: &mut HrisSync, state: SyncState) {
     sync.duration_ms = sync
         .started_at
         .map(|s| (now - s).num_microseconds().unwrap_or(0) as f64 / 1e3);
+    crate::telemetry::metrics::hris_sync(state.as_str(), sync.started_at.map(|s| now - s));
 }
 
 /// The connector release a connection names, ready and of the right kind.

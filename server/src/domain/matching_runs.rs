@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::enrolments::EnrolmentRole;
 use super::pairs::{self, PairState, ProposePair};
-use super::programmes::{self, Programme};
+use super::programmes::{self, Programme, SpecialCategoryMatching};
 use super::{Actor, DomainError, DomainResult, FieldError};
 use crate::config::Config;
 use crate::events::{self, EventPayload};
@@ -78,6 +78,10 @@ pub struct MatchingRun {
     /// The policy that scored the candidates.
     #[schema(example = "builtin")]
     pub policy: String,
+    /// The special-category attributes the policy was given, and why: the programme's opt-in when the run was
+    /// queued (`null` when it read none; the built-in policy never does).
+    #[serde(default)]
+    pub special_category: Option<SpecialCategoryMatching>,
     pub stats: Stats,
     /// The optimal assignment, highest score first.
     pub proposals: Vec<Proposal>,
@@ -127,6 +131,11 @@ pub async fn queue<C: ConnectionTrait>(
         programme_id: programme.id,
         state: RunState::Queued,
         policy: programme.matching.policy.clone(),
+        special_category: programme
+            .matching
+            .special_category
+            .clone()
+            .filter(|_| programme.matching.policy != super::plugins::BUILTIN),
         stats: Stats::default(),
         proposals: Vec::new(),
         unmatched: Vec::new(),
@@ -160,8 +169,20 @@ pub async fn get<C: ConnectionTrait>(
 
 /// Runs a queued run to its end: loads the programme's enrolments, runs the engine on the blocking pool (it is CPU
 /// work and must not hold an HTTP worker), and records the outcome with its event. Never panics the caller: any
-/// failure is recorded on the run.
-pub async fn execute(db: Db, host: Arc<Host>, config: Arc<Config>, organisation_id: Uuid, id: Uuid) {
+/// failure is recorded on the run. Its span starts here, at the call, so the run is a child of the span of the request that queued it.
+pub fn execute(
+    db: Db,
+    host: Arc<Host>,
+    config: Arc<Config>,
+    organisation_id: Uuid,
+    id: Uuid,
+) -> impl std::future::Future<Output = ()> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("matching_run", %organisation_id, run_id = %id);
+    execute_in_span(db, host, config, organisation_id, id).instrument(span)
+}
+
+async fn execute_in_span(db: Db, host: Arc<Host>, config: Arc<Config>, organisation_id: Uuid, id: Uuid) {
     if let Err(e) = try_execute(&db, &host, &config, organisation_id, id).await {
         tracing::error!(run = %id, error = %e, "matching run failed");
         let _ = finish(&db, organisation_id, id, Err(e.to_string())).await;
@@ -210,7 +231,7 @@ async fn try_execute(db: &Db, host: &Arc<Host>, config: &Config, organisation_id
         run
     };
     let reader = Scope::new(db.reader(), organisation_id);
-    let inputs = load(&reader, run.programme_id).await?;
+    let inputs = load(&reader, run.programme_id, run.special_category.as_ref()).await?;
     // The policy the run was queued with (the programme may have changed since).
     let plugin = match super::plugins::matcher_for(&reader, host, config, &run.policy).await {
         Ok(plugin) => plugin,
@@ -289,13 +310,26 @@ async fn finish(
     if !scope.update_matching_run(&next, current.version).await? {
         return Err(DomainError::PreconditionFailed);
     }
+    let (outcome, elapsed) = (
+        next.state.as_str(),
+        next.started_at.zip(next.finished_at).map(|(s, f)| f - s),
+    );
     events::append(&scope, event(next)).await?;
     txn.commit().await.map_err(store::StoreError::from)?;
+    crate::telemetry::metrics::matching_run(outcome, elapsed);
     Ok(())
 }
 
-/// Everything the engine reads about a programme, in one consistent pass.
-async fn load<C: ConnectionTrait>(scope: &Scope<'_, C>, programme_id: Uuid) -> DomainResult<Inputs> {
+/// The member of a profile's `attributes` that carries the special-category attributes a programme opted in to.
+pub const SENSITIVE_MEMBER: &str = "$sensitive";
+
+/// Everything the engine reads about a programme, in one consistent pass. With an opt-in, each person's consented
+/// special-category attributes that it names travel under `$sensitive` in their attributes.
+async fn load<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    programme_id: Uuid,
+    special_category: Option<&SpecialCategoryMatching>,
+) -> DomainResult<Inputs> {
     let programme: Programme = scope
         .programme(programme_id)
         .await?
@@ -310,6 +344,15 @@ async fn load<C: ConnectionTrait>(scope: &Scope<'_, C>, programme_id: Uuid) -> D
         match enrolment.role {
             EnrolmentRole::Mentor => mentors.push((person.clone(), enrolment)),
             EnrolmentRole::Mentee => mentees.push((person.clone(), enrolment)),
+        }
+    }
+    if let Some(opt_in) = special_category {
+        let sealer = crate::secrets::installed().map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
+        for (person, _) in mentors.iter_mut().chain(mentees.iter_mut()) {
+            let recorded = super::special_category::read(scope, &sealer, person.id).await?;
+            if let Some(named) = super::special_category::for_matching(&recorded, opt_in) {
+                person.attributes.insert(SENSITIVE_MEMBER.into(), named.into());
+            }
         }
     }
     // Reporting lines walked in memory, bounded like the pair service's walk.

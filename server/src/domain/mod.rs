@@ -10,6 +10,7 @@ pub mod hris_connections;
 pub mod hris_plan;
 pub mod hris_syncs;
 pub mod identity_providers;
+pub mod inclusion;
 pub mod journal;
 pub mod matching_runs;
 pub mod metrics;

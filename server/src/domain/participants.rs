@@ -521,6 +521,15 @@ fn check_languages(v: &mut Violations, raw: Vec<String>) -> Vec<String> {
 }
 
 fn check_attributes(v: &mut Violations, attributes: &Map<String, Value>) {
+    // Where a matcher finds the special-category attributes a programme opted in to; no ordinary attribute may pose
+    // as them.
+    if attributes.contains_key(super::matching_runs::SENSITIVE_MEMBER) {
+        v.add(
+            format!("attributes.{}", super::matching_runs::SENSITIVE_MEMBER),
+            "reserved",
+            "this name is reserved for special-category attributes (see sensitive-attributes)",
+        );
+    }
     let size = serde_json::to_string(attributes).map(|s| s.len()).unwrap_or(usize::MAX);
     if size > ATTRIBUTES_MAX_BYTES {
         v.add(

@@ -526,6 +526,12 @@ pub async fn record<C: ConnectionTrait>(
             None => ("ok".to_string(), None),
             Some((outcome, message)) => (outcome.to_string(), Some(message)),
         };
+        crate::telemetry::metrics::plugin_invocation(
+            plugin.kind.as_str(),
+            &outcome,
+            invocation.usage.duration_ms,
+            invocation.usage.fuel_used,
+        );
         let record = PluginInvocation {
             id: store::new_id(),
             plugin_id: plugin.id,

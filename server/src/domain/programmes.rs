@@ -196,6 +196,36 @@ pub struct MatchingSettings {
     #[serde(default = "builtin")]
     #[schema(example = "builtin")]
     pub policy: String,
+    /// Off (`null`) unless the programme opts in: the special-category attributes a matcher plugin may read, and
+    /// why. Each opt-in, and each run that reads them, is recorded with this purpose in the audit trail.
+    #[serde(default)]
+    pub special_category: Option<SpecialCategoryMatching>,
+}
+
+/// A programme's opt-in to matching on special-category attributes (GDPR Art. 9). A matcher plugin then finds, for
+/// each person who recorded them with consent, the named attributes under the `$sensitive` member of the profile's
+/// `attributes`; the built-in policy ignores them. Nobody else sees them: not proposals, events, webhooks or exports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"attributes": ["first_generation_graduate"], "purpose": "Pair first-generation graduates with leaders who were not, at their request"}))]
+pub struct SpecialCategoryMatching {
+    /// Names of the sensitive attributes the matcher may read (1 to 20).
+    #[schema(min_items = 1, max_items = 20)]
+    pub attributes: Vec<String>,
+    /// Why matching needs them, in words the organisation would show the people concerned (1 to 500 characters).
+    #[schema(max_length = 500)]
+    pub purpose: String,
+}
+
+impl SpecialCategoryMatching {
+    /// The line the audit trail keeps for an opt-in or a run that reads the attributes.
+    pub fn audit_purpose(&self) -> String {
+        format!(
+            "matching reads special-category attributes [{}]: {}",
+            self.attributes.join(", "),
+            self.purpose
+        )
+    }
 }
 
 impl Default for MatchingSettings {
@@ -205,6 +235,7 @@ impl Default for MatchingSettings {
             cross_department: CrossDepartment::default(),
             weights: MatchingWeights::default(),
             policy: builtin(),
+            special_category: None,
         }
     }
 }
@@ -761,6 +792,9 @@ fn check_settings(v: &mut Violations, p: &Programme) {
             v.add(field, "out_of_range", "must be between 1 and 100");
         }
     }
+    if let Some(opt_in) = &p.matching.special_category {
+        check_special_category(v, opt_in);
+    }
     for (i, topic) in p.topics.iter().enumerate() {
         if super::contains_label(&p.ground_rules.off_limit_topics, topic) {
             v.add(
@@ -769,6 +803,38 @@ fn check_settings(v: &mut Violations, p: &Programme) {
                 "a topic cannot also be off limits",
             );
         }
+    }
+}
+
+fn check_special_category(v: &mut Violations, opt_in: &SpecialCategoryMatching) {
+    const FIELD: &str = "matching.special_category";
+    if opt_in.attributes.is_empty() || opt_in.attributes.len() > 20 {
+        v.add(
+            format!("{FIELD}.attributes"),
+            "out_of_range",
+            "name 1 to 20 attributes (or set special_category to null to opt out)",
+        );
+    }
+    for (i, name) in opt_in.attributes.iter().enumerate() {
+        if name.trim().is_empty() || name.chars().count() > 100 {
+            v.add(
+                format!("{FIELD}.attributes[{i}]"),
+                "invalid_name",
+                "names are 1 to 100 characters",
+            );
+        } else if opt_in.attributes[..i].contains(name) {
+            v.add(format!("{FIELD}.attributes[{i}]"), "duplicate", "named twice");
+        }
+    }
+    let purpose = opt_in.purpose.trim();
+    if purpose.is_empty() {
+        v.add(
+            format!("{FIELD}.purpose"),
+            "required",
+            "say why matching needs these attributes",
+        );
+    } else if purpose.chars().count() > 500 {
+        v.add(format!("{FIELD}.purpose"), "too_long", "at most 500 characters");
     }
 }
 

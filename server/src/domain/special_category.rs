@@ -158,6 +158,22 @@ pub async fn read<C: ConnectionTrait>(
         .map_err(|e| store::StoreError::Corrupt(format!("sensitive attributes of {participant_id}: {e}")).into())
 }
 
+/// What a matcher may see of a person's record under a programme's opt-in: the named attributes they recorded with
+/// consent (`None` when they recorded none of them).
+pub fn for_matching(
+    recorded: &SensitiveAttributes,
+    opt_in: &super::programmes::SpecialCategoryMatching,
+) -> Option<Map<String, Value>> {
+    recorded.consent.as_ref()?;
+    let named: Map<String, Value> = recorded
+        .attributes
+        .iter()
+        .filter(|(name, _)| opt_in.attributes.contains(name))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    (!named.is_empty()).then_some(named)
+}
+
 /// Removes them (consent withdrawn); removing nothing is no error.
 pub async fn remove<C: ConnectionTrait>(scope: &Scope<'_, C>, participant_id: Uuid) -> DomainResult<()> {
     scope
@@ -187,5 +203,29 @@ mod tests {
         assert!(validate(&cmd(json!({"age_band": "18-24"}), "  ", now), now).is_err());
         assert!(validate(&cmd(json!({"a": 1}), "reporting", now + Duration::days(1)), now).is_err());
         assert!(validate(&cmd(json!({"nested": {"x": 1}}), "reporting", now), now).is_err());
+    }
+
+    #[test]
+    fn a_matcher_sees_only_the_named_attributes_recorded_with_consent() {
+        let opt_in = crate::domain::programmes::SpecialCategoryMatching {
+            attributes: vec!["first_generation".into(), "age_band".into()],
+            purpose: "pairing".into(),
+        };
+        let mut recorded = SensitiveAttributes::empty(Uuid::nil());
+        recorded.attributes = json!({"first_generation": true, "ethnicity": "x"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(for_matching(&recorded, &opt_in), None, "no consent, nothing");
+        recorded.consent = Some(Consent {
+            given_at: Utc::now(),
+            purpose: "inclusion".into(),
+        });
+        assert_eq!(
+            for_matching(&recorded, &opt_in),
+            Some(json!({"first_generation": true}).as_object().unwrap().clone())
+        );
+        recorded.attributes = json!({"ethnicity": "x"}).as_object().unwrap().clone();
+        assert_eq!(for_matching(&recorded, &opt_in), None);
     }
 }

@@ -39,6 +39,7 @@ pub async fn emit_due(db: &Db, leads: Leads, now: DateTime<Utc>) -> StoreResult<
             .await?
         {
             events::append(&scope, EventPayload::SessionUpcoming(session)).await?;
+            crate::telemetry::metrics::timed_event("session.upcoming");
             txn.commit().await?;
             emitted += 1;
         }
@@ -58,6 +59,7 @@ pub async fn emit_due(db: &Db, leads: Leads, now: DateTime<Utc>) -> StoreResult<
                 .await?
         {
             events::append(&scope, EventPayload::ProgrammeEndingSoon(programme.clone())).await?;
+            crate::telemetry::metrics::timed_event("programme.ending_soon");
             changed += 1;
         }
         let filter = PairFilter {
@@ -72,6 +74,7 @@ pub async fn emit_due(db: &Db, leads: Leads, now: DateTime<Utc>) -> StoreResult<
             if scope.claim_notice(PAIR_AT_RISK, pair.id, "at_risk").await? {
                 let pair = pair.clone().derive(&programme, now);
                 events::append(&scope, EventPayload::PairAtRisk(pair)).await?;
+                crate::telemetry::metrics::timed_event("pair.at_risk");
                 changed += 1;
             }
         }

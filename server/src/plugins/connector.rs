@@ -133,10 +133,16 @@ impl State {
             return Err("the invocation's time budget is spent".into());
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| "no runtime to send the request on")?;
+        let span = tracing::info_span!("connector.request", otel.kind = "client", http.request.method = %method, server.address = %host);
+        let trace_headers = crate::telemetry::traces::outgoing_headers(&span);
+        let _entered = span.enter();
         runtime.block_on(async move {
             let mut builder = client.request(method, url).timeout(timeout);
             for (name, value) in &request.headers {
                 builder = builder.header(name.as_str(), value.as_str());
+            }
+            for (name, value) in trace_headers {
+                builder = builder.header(name, value);
             }
             if let Some(body) = request.body {
                 builder = builder.body(body);

@@ -3,6 +3,7 @@
 //! module. Entities stay private here; callers see domain types only.
 
 pub mod audit;
+pub mod backup;
 mod documents;
 mod entities;
 pub mod events;
@@ -83,6 +84,34 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A pool's connections at one moment.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolStats {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl PoolStats {
+    fn of(size: u32, idle: usize, max: u32) -> PoolStats {
+        let idle = idle as u32;
+        PoolStats {
+            in_use: size.saturating_sub(idle),
+            idle,
+            max,
+        }
+    }
 }
 
 /// The database. On SQLite, writes go through a pool of one connection so that write transactions queue instead of
@@ -182,6 +211,24 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Each pool's connections: (`write`, `read`) on SQLite, one shared `pool` on PostgreSQL.
+    pub fn pool_stats(&self) -> Vec<(&'static str, PoolStats)> {
+        let of_sqlite = |c: &DatabaseConnection| {
+            let pool = c.get_sqlite_connection_pool();
+            PoolStats::of(pool.size(), pool.num_idle(), pool.options().get_max_connections())
+        };
+        match self.backend {
+            Backend::Sqlite => vec![("write", of_sqlite(&self.write)), ("read", of_sqlite(&self.read))],
+            Backend::Postgres => {
+                let pool = self.write.get_postgres_connection_pool();
+                vec![(
+                    "pool",
+                    PoolStats::of(pool.size(), pool.num_idle(), pool.options().get_max_connections()),
+                )]
+            }
+        }
     }
 
     /// The connection for reads outside a transaction.

@@ -527,6 +527,44 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         Ok(sealed.flatten())
     }
 
+    /// The sealed special-category attributes of those of `ids` who recorded any.
+    pub async fn sensitive_attributes_of(&self, ids: &[Uuid]) -> StoreResult<Vec<(Uuid, String)>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let rows: Vec<(Uuid, Option<String>)> = participant::Entity::find()
+                .select_only()
+                .column(participant::Column::Id)
+                .column(participant::Column::SensitiveAttributes)
+                .filter(participant::Column::OrganisationId.eq(self.organisation_id))
+                .filter(participant::Column::Id.is_in(chunk.iter().copied()))
+                .filter(participant::Column::ErasedAt.is_null())
+                .filter(participant::Column::SensitiveAttributes.is_not_null())
+                .into_tuple()
+                .all(self.conn)
+                .await?;
+            out.extend(rows.into_iter().filter_map(|(id, sealed)| Some((id, sealed?))));
+        }
+        Ok(out)
+    }
+
+    /// Those of `ids` who have left the organisation.
+    pub async fn leavers_among(&self, ids: &[Uuid]) -> StoreResult<std::collections::HashSet<Uuid>> {
+        let mut out = std::collections::HashSet::new();
+        for chunk in ids.chunks(500) {
+            let rows: Vec<Uuid> = participant::Entity::find()
+                .select_only()
+                .column(participant::Column::Id)
+                .filter(participant::Column::OrganisationId.eq(self.organisation_id))
+                .filter(participant::Column::Id.is_in(chunk.iter().copied()))
+                .filter(participant::Column::LeftAt.is_not_null())
+                .into_tuple()
+                .all(self.conn)
+                .await?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
     pub async fn set_sensitive_attributes(&self, participant_id: Uuid, sealed: Option<String>) -> StoreResult<()> {
         participant::Entity::update_many()
             .col_expr(participant::Column::SensitiveAttributes, Expr::value(sealed))

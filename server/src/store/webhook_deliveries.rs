@@ -332,6 +332,21 @@ impl Db {
             .await?)
     }
 
+    /// How many deliveries are due (now or overdue) across every organisation, and since when the oldest is due.
+    pub async fn webhook_backlog(&self, now: DateTime<Utc>) -> StoreResult<(u64, Option<DateTime<Utc>>)> {
+        use sea_orm::sea_query::Func;
+        let row: Option<(i64, Option<DateTime<Utc>>)> = webhook_delivery::Entity::find()
+            .select_only()
+            .expr(Func::count(Expr::col(webhook_delivery::Column::Id)))
+            .expr(Func::min(Expr::col(webhook_delivery::Column::NextAttemptAt)))
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+            .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
+            .into_tuple()
+            .one(&self.read)
+            .await?;
+        Ok(row.map_or((0, None), |(n, oldest)| (n.max(0) as u64, oldest)))
+    }
+
     /// Leases up to `limit` of one endpoint's due deliveries until `lease_until`, oldest due first. On PostgreSQL
     /// concurrent dispatchers skip each other's rows (`FOR UPDATE SKIP LOCKED`); SQLite serialises the claim as a
     /// write transaction. A lease that runs out (its dispatcher died) makes the delivery claimable again.

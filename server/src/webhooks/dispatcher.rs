@@ -13,6 +13,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::schedule::RetrySchedule;
@@ -225,15 +226,41 @@ async fn send(
         .collect();
     let id = event.id.to_string();
     let signature = signer::signature_header(&keys, &id, timestamp, &body);
-    let headers = [
+    // A span per attempt; its traceparent goes with the request, so the receiver's work joins this trace.
+    let span = tracing::info_span!(
+        "webhook.deliver",
+        otel.kind = "client",
+        event_id = %event.id,
+        event_type = %event.event_type,
+        endpoint_id = %target.endpoint.id,
+        organisation_id = %target.organisation_id,
+    );
+    let mut headers = vec![
         ("webhook-id", id),
         ("webhook-timestamp", timestamp.to_string()),
         ("webhook-signature", signature),
     ];
-    Some((
-        attempted_at,
-        shared.sender.send(&target.endpoint.url, &headers, body).await,
-    ))
+    headers.extend(crate::telemetry::traces::outgoing_headers(&span));
+    let result = {
+        let _on_the_wire = crate::telemetry::metrics::InFlight::start();
+        shared
+            .sender
+            .send(&target.endpoint.url, &headers, body)
+            .instrument(span)
+            .await
+    };
+    let outcome = if result.succeeded() {
+        crate::telemetry::metrics::webhook_delivered(crate::store::now() - event.occurred_at);
+        "succeeded"
+    } else if result.gone() {
+        "gone"
+    } else if result.status.is_none() {
+        "unreachable"
+    } else {
+        "failed"
+    };
+    crate::telemetry::metrics::webhook_attempt(outcome);
+    Some((attempted_at, result))
 }
 
 /// Records a batch's attempts, moves each delivery on, and keeps the endpoint's health — disabling it on 410 Gone or

@@ -73,7 +73,7 @@ impl Database {
     }
 }
 
-fn upward() -> Command {
+pub fn upward() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_upward"));
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("UPWARD_")) {
         command.env_remove(key);
@@ -85,7 +85,7 @@ fn upward() -> Command {
     command
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

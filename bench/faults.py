@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Faults survived under load: two Upward instances on PostgreSQL + Redis, steady writes and reads through both, a
+webhook receiver, and in turn: PostgreSQL restarted, Redis stopped for 30 s, one instance killed with SIGKILL, the
+other stopped with SIGTERM under load. Afterwards every acknowledged write must be present, every acknowledged
+participant's `participant.created` must have reached the receiver (counted once per `webhook-id`; duplicates are
+counted, not failures), the instances must have recovered without a restart (except the two that were stopped), and
+`/readyz` must have reported each outage while it lasted. Prints each phase's errors and time to recover, and a JSON
+summary; exits 1 when a check fails.
+
+Usage (from the checkout, after `cargo build --release`; restarts the machine's PostgreSQL and Redis, so not in CI):
+    python3 bench/faults.py [path/to/upward]
+"""
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    os.environ.get("CARGO_TARGET_DIR", "/var/tmp/upward-target"), "release", "upward")
+PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+DATABASE = "upward_faults"
+PG_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
+REDIS_URL = "redis://127.0.0.1:6379"
+PG_CLUSTER = os.listdir("/etc/postgresql")[0]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def now():
+    return time.monotonic()
+
+
+class Receiver(BaseHTTPRequestHandler):
+    deliveries = {}  # webhook-id -> count
+    participants = set()
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        event = json.loads(body)
+        with Receiver.lock:
+            wid = self.headers.get("webhook-id")
+            Receiver.deliveries[wid] = Receiver.deliveries.get(wid, 0) + 1
+            Receiver.participants.add(event["data"]["id"])
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class Instance:
+    def __init__(self, name):
+        self.name, self.port, self.process = name, free_port(), None
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("UPWARD_")}
+        env.update({
+            "UPWARD_DATABASE_URL": PG_URL, "UPWARD_REDIS_URL": REDIS_URL, "UPWARD_LISTEN": f"127.0.0.1:{self.port}",
+            "UPWARD_SECRETS_KEY_FILE": "/tmp/upward-faults.key", "UPWARD_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "UPWARD_WEBHOOK_RETRY_SCHEDULE": "1s,2s,4s,8s,16s,30s,30s,30s", "UPWARD_LOG": "warn",
+            "UPWARD_PLUGIN_CACHE_DIR": "/tmp/upward-faults-cache",
+        })
+        self.log = open(f"/tmp/upward-faults-{self.name}.log", "a")
+        self.process = subprocess.Popen([BINARY, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = now() + 60
+        while now() < deadline:
+            if ready(self) == 200:
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"{self.name} did not become ready")
+
+
+def request(method, url, token=None, body=None, timeout=5):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, None
+    except Exception as e:  # refused, reset, timed out
+        return type(e).__name__, None
+
+
+def ready(instance):
+    return request("GET", instance.base + "/readyz", timeout=2)[0]
+
+
+class Phase:
+    def __init__(self):
+        self.name, self.started, self.errors, self.first_ok_after = "warm-up", now(), {}, None
+
+    def begin(self, name):
+        self.name, self.started, self.first_ok_after = name, now(), None
+        self.errors[name] = {}
+
+
+def main():
+    subprocess.run(["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"], check=True)
+    subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {DATABASE}"], check=True)
+    hooks = ThreadingHTTPServer(("127.0.0.1", free_port()), Receiver)
+    threading.Thread(target=hooks.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPWARD_")}
+    env.update({"UPWARD_DATABASE_URL": PG_URL, "UPWARD_SECRETS_KEY_FILE": "/tmp/upward-faults.key"})
+    org = json.loads(subprocess.run([BINARY, "org", "create", "--name", "Faults"], env=env, check=True,
+                                    capture_output=True, text=True).stdout)
+    a, b = Instance("a"), Instance("b")
+    a.start()
+    b.start()
+    data = f"grant_type=client_credentials&client_id={org['client_id']}&client_secret={org['client_secret']}"
+    with urllib.request.urlopen(urllib.request.Request(a.base + "/v1/oauth/token", data=data.encode())) as r:
+        token = json.loads(r.read())["access_token"]
+    status, _ = request("POST", a.base + "/v1/webhook-endpoints", token,
+                        {"url": f"http://127.0.0.1:{hooks.server_port}/hooks", "event_types": ["participant.created"]})
+    assert status == 201, status
+
+    acknowledged, lock, stop, phase = [], threading.Lock(), threading.Event(), Phase()
+    phase.errors["warm-up"] = {}
+    readiness = []  # (phase, instance, status)
+
+    def note(kind):
+        with lock:
+            counts = phase.errors.setdefault(phase.name, {})
+            counts[kind] = counts.get(kind, 0) + 1
+
+    def writer(n):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            target = (a, b)[i % 2]
+            status, body = request("POST", target.base + "/v1/participants", token,
+                                   {"email": f"w{n}-{i}@faults.test", "display_name": f"W {n} {i}", "level": 3})
+            if status == 201:
+                with lock:
+                    acknowledged.append(body["id"])
+                    if phase.first_ok_after is None:
+                        phase.first_ok_after = now() - phase.started
+            else:
+                note(f"write {status}")
+                time.sleep(0.05)
+
+    def reader():
+        while not stop.is_set():
+            with lock:
+                ids = acknowledged[-200:]
+            if not ids:
+                time.sleep(0.05)
+                continue
+            target = random.choice((a, b))
+            status, _ = request("GET", f"{target.base}/v1/participants/{random.choice(ids)}", token)
+            if status != 200:
+                note(f"read {status}")
+                time.sleep(0.05)
+
+    def watch():
+        while not stop.is_set():
+            for instance in (a, b):
+                readiness.append((phase.name, instance.name, ready(instance)))
+            time.sleep(0.2)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    threads += [threading.Thread(target=reader) for _ in range(2)] + [threading.Thread(target=watch)]
+    for t in threads:
+        t.start()
+    time.sleep(10)
+
+    phases = []
+
+    def fault(name, action, settle=15):
+        phase.begin(name)
+        started = now()
+        action()
+        time.sleep(settle)
+        phases.append({"phase": name, "seconds": round(now() - started, 1), "errors": phase.errors.get(name, {}),
+                       "first_write_acknowledged_after_s": round(phase.first_ok_after or -1, 2)})
+        print(json.dumps(phases[-1]), flush=True)
+
+    fault("postgresql restart", lambda: subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", PG_CLUSTER, "main", "restart"], check=True))
+
+    def redis_outage():
+        subprocess.run(["redis-cli", "-h", "127.0.0.1", "shutdown", "nosave"], capture_output=True)
+        time.sleep(30)
+        subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", "",
+                        "--appendonly", "no"], check=True, capture_output=True)
+    fault("redis stopped 30 s", redis_outage)
+
+    def kill_a():
+        a.process.send_signal(signal.SIGKILL)
+        a.process.wait()
+        a.start()
+    fault("instance a kill -9 (restarted)", kill_a)
+
+    def term_b():
+        b.process.send_signal(signal.SIGTERM)
+        b.process.wait(timeout=60)
+        b.start()
+    fault("instance b SIGTERM under load (restarted)", term_b)
+
+    stop.set()
+    for t in threads:
+        t.join()
+    # Everything acknowledged is there, and its event reaches the receiver.
+    missing = [i for i in acknowledged if request("GET", f"{a.base}/v1/participants/{i}", token)[0] != 200]
+    deadline = now() + 120
+    while now() < deadline:
+        with Receiver.lock:
+            undelivered = [i for i in acknowledged if i not in Receiver.participants]
+        if not undelivered:
+            break
+        time.sleep(1)
+    outages = {}
+    for name, instance, status in readiness:
+        if status != 200:
+            outages.setdefault(name, set()).add(f"{instance}:{status}")
+    summary = {
+        "acknowledged_writes": len(acknowledged),
+        "missing_writes": len(missing),
+        "undelivered_events": len(undelivered),
+        "deliveries": sum(Receiver.deliveries.values()),
+        "duplicate_deliveries": sum(c - 1 for c in Receiver.deliveries.values()),
+        "readyz_not_ok_during": {k: sorted(v) for k, v in outages.items()},
+        "recovered": {i.name: ready(i) == 200 for i in (a, b)},
+        "phases": phases,
+    }
+    print(json.dumps(summary, indent=2))
+    for instance in (a, b):
+        instance.process.send_signal(signal.SIGTERM)
+        instance.process.wait(timeout=60)
+    ok = (not missing and not undelivered and all(summary["recovered"].values())
+          and "postgresql restart" in outages and "redis stopped 30 s" in outages)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
