@@ -213,9 +213,18 @@ def main():
         a.start()
     fault("instance a kill -9 (restarted)", kill_a)
 
+    sigterm = {}
+
     def term_b():
+        started = now()
         b.process.send_signal(signal.SIGTERM)
-        b.process.wait(timeout=60)
+        try:
+            b.process.wait(timeout=60)
+            sigterm["exited_after_s"] = round(now() - started, 2)
+        except subprocess.TimeoutExpired:
+            sigterm["hung"] = True  # reported, then killed so the run can finish
+            b.process.kill()
+            b.process.wait()
         b.start()
     fault("instance b SIGTERM under load (restarted)", term_b)
 
@@ -243,13 +252,14 @@ def main():
         "duplicate_deliveries": sum(c - 1 for c in Receiver.deliveries.values()),
         "readyz_not_ok_during": {k: sorted(v) for k, v in outages.items()},
         "recovered": {i.name: ready(i) == 200 for i in (a, b)},
+        "sigterm": sigterm,
         "phases": phases,
     }
     print(json.dumps(summary, indent=2))
     for instance in (a, b):
-        instance.process.send_signal(signal.SIGTERM)
-        instance.process.wait(timeout=60)
-    ok = (not missing and not undelivered and all(summary["recovered"].values())
+        instance.process.kill()
+        instance.process.wait()
+    ok = (not missing and not undelivered and all(summary["recovered"].values()) and not sigterm.get("hung")
           and "postgresql restart" in outages and "redis stopped 30 s" in outages)
     sys.exit(0 if ok else 1)
 

@@ -70,8 +70,26 @@ impl From<DbErr> for StoreError {
         }
         match &err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(err.to_string()),
+            _ if lost_connection(&err) => StoreError::Unavailable(err.to_string()),
             _ => StoreError::Other(DbErrWrapper(err)),
         }
+    }
+}
+
+/// A statement that failed because the database went away under it — PostgreSQL restarting or shutting down
+/// (SQLSTATE class 57P, "terminating connection due to administrator command"), a broken connection (class 08), a
+/// socket error, a closed pool — is worth a retry, not an internal error: the fault script saw a 500 for it.
+fn lost_connection(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    let (DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))) = err else {
+        return false;
+    };
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        _ => false,
     }
 }
 
