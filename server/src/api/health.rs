@@ -32,29 +32,29 @@ pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     responses(
         (status = 200, description = "Every metric, in the Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"),
         (status = 401, description = "The metrics token is missing or wrong", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Metrics are not served on this address (no `UPWARD_METRICS_TOKEN`)", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Metrics are not served on this address (no `UPWARD_METRICS_TOKEN`; a token is still required first)", body = super::problem::Problem, content_type = "application/problem+json"),
     ),
     security(("metrics_token" = []))
 )]
 #[get("/metrics")]
 async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> super::problem::ApiResult<HttpResponse> {
     use super::problem::ApiError;
-    let Some(expected) = state.config.metrics_token.as_deref() else {
-        return Err(ApiError::RouteNotFound);
-    };
     let given = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    // Digests compared, not the tokens: how long the comparison takes says nothing about the token.
-    use sha2::Digest;
-    let equal = sha2::Sha256::digest(given.as_bytes()) == sha2::Sha256::digest(expected.as_bytes());
+    // A route that takes a token answers 401 without one, whether or not it is served here.
     if given.is_empty() {
         return Err(crate::auth::AuthError::Missing.into());
     }
-    if !equal {
+    let Some(expected) = state.config.metrics_token.as_deref() else {
+        return Err(ApiError::RouteNotFound);
+    };
+    // Digests compared, not the tokens: how long the comparison takes says nothing about the token.
+    use sha2::Digest;
+    if sha2::Sha256::digest(given.as_bytes()) != sha2::Sha256::digest(expected.as_bytes()) {
         return Err(crate::auth::AuthError::InvalidToken("this is not the metrics token".into()).into());
     }
     Ok(scrape(state).await)
