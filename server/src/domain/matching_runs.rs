@@ -347,10 +347,16 @@ async fn load<C: ConnectionTrait>(
         }
     }
     if let Some(opt_in) = special_category {
+        // One read of everyone's sealed record (the people are already loaded), not two queries per person.
         let sealer = crate::secrets::installed().map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
+        let ids: Vec<Uuid> = mentors.iter().chain(mentees.iter()).map(|(p, _)| p.id).collect();
+        let recorded: HashMap<Uuid, String> = scope.sensitive_attributes_of(&ids).await?.into_iter().collect();
         for (person, _) in mentors.iter_mut().chain(mentees.iter_mut()) {
-            let recorded = super::special_category::read(scope, &sealer, person.id).await?;
-            if let Some(named) = super::special_category::for_matching(&recorded, opt_in) {
+            let Some(sealed) = recorded.get(&person.id) else {
+                continue;
+            };
+            let record = super::special_category::open(&sealer, person.id, sealed)?;
+            if let Some(named) = super::special_category::for_matching(&record, opt_in) {
                 person.attributes.insert(SENSITIVE_MEMBER.into(), named.into());
             }
         }

@@ -151,11 +151,18 @@ pub async fn read<C: ConnectionTrait>(
     let Some(sealed) = scope.sensitive_attributes(participant_id).await? else {
         return Ok(SensitiveAttributes::empty(participant_id));
     };
-    let value = sealer
-        .open_value(&sealed)
-        .map_err(|e| store::StoreError::Corrupt(format!("sensitive attributes of {participant_id}: {e}")))?;
-    serde_json::from_value(value)
-        .map_err(|e| store::StoreError::Corrupt(format!("sensitive attributes of {participant_id}: {e}")).into())
+    open(sealer, participant_id, &sealed)
+}
+
+/// Opens a participant's sealed record.
+pub fn open(
+    sealer: &crate::secrets::SecretBox,
+    participant_id: Uuid,
+    sealed: &str,
+) -> DomainResult<SensitiveAttributes> {
+    let corrupt = |e: String| store::StoreError::Corrupt(format!("sensitive attributes of {participant_id}: {e}"));
+    let value = sealer.open_value(sealed).map_err(|e| corrupt(e.to_string()))?;
+    serde_json::from_value(value).map_err(|e| corrupt(e.to_string()).into())
 }
 
 /// What a matcher may see of a person's record under a programme's opt-in: the named attributes they recorded with

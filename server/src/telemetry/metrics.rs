@@ -68,10 +68,6 @@ fn describe() {
         "Database connections by pool (write, read) and state (in_use, idle)"
     );
     describe_gauge!("upward_db_pool_max_connections", "The most connections each pool opens");
-    describe_counter!(
-        "upward_db_pool_acquire_waits_total",
-        "Times a request found its pool with no idle connection and every connection open (it had to wait)"
-    );
     describe_gauge!(
         "upward_webhook_deliveries_due",
         "Webhook deliveries due now or overdue (all instances)"
@@ -204,10 +200,6 @@ pub fn hris_sync(outcome: &str, elapsed: Option<chrono::Duration>) {
 
 pub fn timed_event(event_type: &'static str) {
     counter!("upward_timed_events_total", "type" => event_type).increment(1);
-}
-
-pub fn pool_wait() {
-    counter!("upward_db_pool_acquire_waits_total").increment(1);
 }
 
 /// Samples the pools, the webhook backlog and the process, then renders every metric in the text format.
