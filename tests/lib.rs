@@ -356,6 +356,22 @@ impl TestApp {
         (status, body)
     }
 
+    /// Sends a request as if the server's clock read `at` (RFC 3339; the server must run with `test_clock`) and
+    /// insists on `expected`, returning the body.
+    pub async fn ok_at(&self, at: &str, method: Method, path: &str, token: &str, body: Value, expected: u16) -> Value {
+        let response = self
+            .request(method.clone(), path, token)
+            .header("Upward-Test-Clock", at)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, expected, "{method} {path} at {at}: {value}");
+        value
+    }
+
     /// POSTs and insists on `expected`, returning the body.
     pub async fn ok(&self, path: &str, token: &str, body: Value, expected: u16) -> Value {
         let (status, value) = self.call(Method::POST, path, token, Some(&body)).await;
@@ -483,6 +499,27 @@ impl TestApp {
         let programme = self.enrolling_programme(&org, &manager, json!({})).await;
         self.enrol(&programme, &mentor, "mentor").await;
         self.enrol(&programme, &mentee, "mentee").await;
+        let pair = self.started_pair(&programme, &manager, &mentor, &mentee, None).await;
+        Cohort {
+            org,
+            programme,
+            manager,
+            mentor,
+            mentee,
+            pair,
+        }
+    }
+
+    /// Proposes a pair of `mentor` and `mentee` (as `manager`) and has both agree, at `at` on a test clock (`None`:
+    /// now); returns the pair's id.
+    pub async fn started_pair(
+        &self,
+        programme: &str,
+        manager: &Person,
+        mentor: &Person,
+        mentee: &Person,
+        at: Option<&str>,
+    ) -> String {
         let pair = self
             .ok(
                 &format!("/v1/programmes/{programme}/pairs"),
@@ -492,18 +529,14 @@ impl TestApp {
             )
             .await;
         let pair = pair["id"].as_str().unwrap().to_string();
-        for who in [&mentor, &mentee] {
-            self.ok(&format!("/v1/pairs/{pair}/agreement"), &who.token, json!({}), 200)
-                .await;
+        for who in [mentor, mentee] {
+            let path = format!("/v1/pairs/{pair}/agreement");
+            match at {
+                Some(at) => self.ok_at(at, Method::POST, &path, &who.token, json!({}), 200).await,
+                None => self.ok(&path, &who.token, json!({}), 200).await,
+            };
         }
-        Cohort {
-            org,
-            programme,
-            manager,
-            mentor,
-            mentee,
-            pair,
-        }
+        pair
     }
 
     /// Schedules a session of the pair `hours_from_now` hours ahead (negative: in the past); returns its id.

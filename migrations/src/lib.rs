@@ -14,6 +14,7 @@ mod m20261123_000008_survey_scores;
 mod m20261123_000009_hris_connections;
 mod m20261123_000010_hris_syncs;
 mod m20261201_000011_data_protection;
+mod m20261204_000012_outcomes;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_hris_connections::Migration),
             Box::new(m20261123_000010_hris_syncs::Migration),
             Box::new(m20261201_000011_data_protection::Migration),
+            Box::new(m20261204_000012_outcomes::Migration),
         ]
     }
 }

@@ -131,6 +131,8 @@ pub struct Config {
     /// The smallest group of people a figure broken down by a special-category attribute is reported for; smaller
     /// groups are suppressed, not rounded.
     pub min_group_size: u64,
+    /// Lets a request name the time it runs at (`Upward-Test-Clock`), for tests and rehearsals; never in production.
+    pub test_clock: bool,
     /// How often due scheduled HRIS syncs, and syncs a stopped instance left, are looked for.
     pub hris_sync_interval_ms: u64,
     /// The longest an HRIS sync may spend reading the directory.
@@ -198,6 +200,7 @@ impl Default for Config {
             survey_scoring_interval_ms: 2_000,
             matching_run_timeout_ms: 300_000,
             min_group_size: 5,
+            test_clock: false,
             metrics_listen: None,
             otlp_endpoint: None,
             metrics_token: None,

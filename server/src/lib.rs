@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod events;
@@ -73,6 +74,12 @@ impl Application {
                 "outbound connections may reach private, loopback and link-local addresses over plain http (the cloud \
                  metadata service stays refused unless UPWARD_OUTBOUND_ALLOW_CIDRS names it); for tests and local \
                  development only — on premises, list the reachable networks in UPWARD_OUTBOUND_ALLOW_CIDRS instead"
+            );
+        }
+        if config.test_clock {
+            tracing::warn!(
+                "UPWARD_TEST_CLOCK is on: a request may say what time it is (Upward-Test-Clock) and its records are \
+                 stamped with that time; for tests and rehearsals only"
             );
         }
         let db = connect(&config).await?;

@@ -3,6 +3,12 @@
 
 use std::io::Write;
 
+/// mimalloc instead of glibc's allocator: a profile of the hot read put ~18% of the server's time in glibc's malloc
+/// and free (many small, short-lived allocations per request, across worker threads), where mimalloc's thread-local
+/// free lists are several times cheaper.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod scaffold;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -437,10 +443,7 @@ fn run_plugin(run: PluginRun) -> Result<(serde_json::Value, bool), String> {
         Host::with(cache_dir, limits.memory_bytes.max(defaults.memory_bytes * 4), guard).map_err(|e| e.to_string())?;
     let sha256 = {
         use sha2::Digest;
-        sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
+        hex::encode(sha2::Sha256::digest(&bytes))
     };
     // Connectors reach the network through the host's async client: run on a runtime's blocking pool, as the server does.
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -214,9 +214,9 @@ impl Limiter {
     }
 
     /// Counts one request of an authenticated client against its quota; `None` when there is no quota.
-    pub async fn request(&self, client: &str) -> Option<Decision> {
+    pub async fn request(&self, organisation_id: uuid::Uuid, subject: &str) -> Option<Decision> {
         let quota = self.settings.requests_per_client?;
-        Some(self.take(&format!("api:{client}"), quota).await)
+        Some(self.take(&format!("api:{organisation_id}:{subject}"), quota).await)
     }
 
     async fn take(&self, key: &str, quota: Quota) -> Decision {

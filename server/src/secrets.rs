@@ -215,7 +215,7 @@ impl Digester {
         context.update(kind.as_bytes());
         context.update(&[0]);
         context.update(value.as_bytes());
-        context.sign().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(context.sign().as_ref())
     }
 
     /// The digest of an email, normalised as the directory stores it (trimmed, lower-case).

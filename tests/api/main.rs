@@ -13,6 +13,7 @@ mod identity_provider;
 mod matching;
 mod metrics;
 mod operations;
+mod outcomes;
 mod partial_updates;
 mod participants;
 mod plugins;

@@ -66,7 +66,7 @@ impl FromRequest for Principal {
             };
             if let Some(decision) = state
                 .limiter
-                .request(&format!("{}:{}", principal.organisation_id, principal.subject))
+                .request(principal.organisation_id, &principal.subject)
                 .await
             {
                 // The response carries the quota's state (see `request_context`).

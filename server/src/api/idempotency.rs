@@ -20,7 +20,7 @@ pub fn fingerprint(req: &HttpRequest, principal: &Principal, body: &[u8]) -> Str
     h.update(req.uri().path_and_query().map_or("", |p| p.as_str()).as_bytes());
     h.update([0]);
     h.update(body);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h.finalize())
 }
 
 /// The remembered response for this key, if any; a remembered response to a different request is an error.

@@ -12,12 +12,14 @@ pub mod identity_provider;
 pub mod journal;
 pub mod matching;
 pub mod oauth;
+pub mod outcomes;
 pub mod pairs;
 pub mod participants;
 pub mod plugins;
 pub mod privacy;
 pub mod problem;
 pub mod programmes;
+pub mod report;
 pub mod respond;
 pub mod sessions;
 pub mod surveys;
@@ -118,6 +120,7 @@ own identity provider with `PUT /v1/identity-provider` so its tokens act as your
         (name = "Sessions", description = "A pair's meetings: schedule, reschedule, complete, cancel, no-show"),
         (name = "Notes and learnings", description = "Private notes of a pair; learnings, actions and stories"),
         (name = "Surveys", description = "Survey templates, milestone requests, answers and scores"),
+        (name = "Outcomes", description = "Whether a programme works: retention against a comparison group, the would-recommend curve"),
         (name = "HRIS", description = "Connections to the organisation's HR system through an hris-connector plugin: configuration, write-only secrets, schedule"),
         (name = "Webhooks", description = "Endpoints that receive the organisation's events, signed the Standard Webhooks way"),
         (name = "Identity provider", description = "Bring your own identity provider"),
@@ -175,6 +178,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(oauth::routes)
             .configure(participants::routes)
             .configure(programmes::routes)
+            .configure(outcomes::routes)
+            .configure(report::routes)
             .configure(enrolments::routes)
             .configure(pairs::routes)
             .configure(sessions::routes)
@@ -599,11 +604,12 @@ async fn audit(
     req: &actix_web::HttpRequest,
     principal: &Principal,
     method: &str,
+    route: Option<&str>,
     request_id: &str,
     outcome: u16,
 ) {
     use crate::domain::audit::{AuditActor, AuditRecord, audited};
-    let template = req.match_pattern().unwrap_or_else(|| req.path().to_string());
+    let template = route.unwrap_or_else(|| req.path());
     // The first id in the path is the resource; under /participants/{id} it is also whose data it is.
     let resource_id = req
         .path()
@@ -611,7 +617,7 @@ async fn audit(
         .find_map(|segment| segment.parse::<uuid::Uuid>().ok());
     let subject_id = resource_id.filter(|_| template.starts_with("/v1/participants/{id}"));
     let role = principal.role.as_str();
-    if !audited(method, &template, role, principal.participant_id, subject_id) {
+    if !audited(method, template, role, principal.participant_id, subject_id) {
         return;
     }
     let purpose = req
@@ -654,8 +660,8 @@ async fn request_context(
         .filter(|v| (1..=128).contains(&v.len()) && v.chars().all(|c| c.is_ascii_graphic()))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let method = req.method().to_string();
-    let path = req.path().to_string();
+    let method = req.method().clone();
+    let method = method.as_str();
     let span = tracing::info_span!(
         "request",
         otel.name = %format!("{method} unmatched"),
@@ -678,13 +684,32 @@ async fn request_context(
             detail: format!("the query parameter `{name}` contains the NUL character (U+0000), which no text accepts"),
         })
     };
-    let mut res = match refused {
-        Some(error) => req.into_response(error.error_response()).map_into_right_body(),
-        None => next.call(req).instrument(span.clone()).await?.map_into_left_body(),
+    // A test clock, when this server allows them and the request names one.
+    let clock = match (refused, req.app_data::<web::Data<AppState>>()) {
+        (None, Some(state)) if state.config.test_clock => {
+            match crate::clock::requested(req.headers().get(crate::clock::HEADER).and_then(|v| v.to_str().ok())) {
+                Ok(offset) => Ok(offset),
+                Err(detail) => Err(ApiError::BadRequest {
+                    code: "invalid_header",
+                    detail,
+                }),
+            }
+        }
+        (None, _) => Ok(None),
+        (Some(error), _) => Err(error),
     };
-    if let Some(route) = res.request().match_pattern() {
-        crate::telemetry::traces::rename(&span, format!("{method} {route}"));
-        span.record("http.route", route);
+    let mut res = match clock {
+        Err(error) => req.into_response(error.error_response()).map_into_right_body(),
+        Ok(None) => next.call(req).instrument(span.clone()).await?.map_into_left_body(),
+        Ok(Some(offset)) => crate::clock::shifted(offset, next.call(req).instrument(span.clone()))
+            .await?
+            .map_into_left_body(),
+    };
+    // Matching the path against the routes again is not free: once per request.
+    let route = res.request().match_pattern();
+    if let Some(route) = &route {
+        crate::telemetry::traces::rename(&span, method, route);
+        span.record("http.route", route.as_str());
     }
     span.record("http.response.status_code", res.status().as_u16());
     // A successful write committed events, and with them deliveries: wake the dispatchers.
@@ -711,10 +736,9 @@ async fn request_context(
             }
         }
     }
-    let route = res.request().match_pattern();
     crate::telemetry::metrics::request(
         route.as_deref().unwrap_or("unmatched"),
-        &method,
+        method,
         res.status().as_u16(),
         started.elapsed(),
     );
@@ -726,18 +750,22 @@ async fn request_context(
             state,
             res.request(),
             principal,
-            &method,
+            method,
+            route.as_deref(),
             &request_id,
             res.status().as_u16(),
         )
         .await;
+    }
+    if !tracing::enabled!(target: "upward::access", tracing::Level::INFO) {
+        return Ok(res);
     }
     let organisation = principal.as_ref().map(|p| p.organisation_id.to_string());
     tracing::info!(
         target: "upward::access",
         request_id = %request_id,
         method = %method,
-        path = %path,
+        path = %res.request().path(),
         status = res.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         organisation_id = organisation.as_deref().unwrap_or("-"),

@@ -98,6 +98,9 @@ pub enum ApiError {
         /// The `RateLimit-Policy` and `RateLimit` fields of the quota that refused the request.
         policy: Option<(String, String)>,
     },
+    /// None of the media types in `Accept` is offered (the message says which are).
+    #[error("{0}")]
+    NotAcceptable(&'static str),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -160,6 +163,7 @@ impl ApiError {
                 "Unsupported media type",
             ),
             ApiError::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
+            ApiError::NotAcceptable(_) => (S::NOT_ACCEPTABLE, "not_acceptable", "Not acceptable"),
             ApiError::IdempotencyKeyReused => (
                 S::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

@@ -25,10 +25,7 @@ pub fn with_etag<T: Serialize>(req: &HttpRequest, status: StatusCode, body: &T, 
 pub fn hashed<T: Serialize>(req: &HttpRequest, body: &T) -> Result<HttpResponse, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.to_string()))?;
     let digest = Sha256::digest(&bytes);
-    let etag = format!(
-        "W/\"{}\"",
-        digest[..10].iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let etag = format!("W/\"{}\"", hex::encode(&digest[..10]));
     if req.method() == actix_web::http::Method::GET && if_none_match(req, &etag) {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }

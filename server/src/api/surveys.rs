@@ -2,7 +2,7 @@
 //! participant is asked, and their answers). Handlers parse and authorise, call `domain::surveys`, and map the result.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, put, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -22,6 +22,7 @@ use crate::domain::surveys::{
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list)
         .service(create)
+        .service(enable_role_reversion_pulse)
         .service(get_one)
         .service(update)
         .service(scores)
@@ -96,6 +97,43 @@ async fn create(
             Ok(Written::new(s.clone(), s.etag()).at(location))
         },
     )
+    .await
+}
+
+/// Send the role-reversion pulse
+///
+/// Adds the built-in pulse to the programme (admins and its managers): after each held session the mentor is asked
+/// who did most of the talking (`Me`, `About even`, `My mentee`) and whether the conversation kept to the agreed
+/// topics. When the mentor answers `My mentee` in `risk.role_reversion_in_a_row` pulses running (default 2), the
+/// pair is at risk with the reason `role_reversion`. Idempotent: the programme's active pulse is returned if it has
+/// one (deactivate it with `PATCH …/surveys/{survey_id}` to stop it). Emits `survey.created` when it creates one.
+#[utoipa::path(
+    operation_id = "enable_role_reversion_pulse",
+    tag = "Surveys",
+    params(
+        ("id" = Uuid, Path, description = "The programme's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response"),
+    ),
+    responses(
+        (status = 200, description = "The programme's pulse survey", body = Survey, headers(("ETag" = String), ("Location" = String))),
+        ConflictErrors, IdempotencyErrors, NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[put("/programmes/{id}/pulses/role-reversion")]
+async fn enable_role_reversion_pulse(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    key: IdempotencyKey,
+) -> ApiResult<HttpResponse> {
+    let (actor, id) = (principal.actor(), id.into_inner());
+    transact(&req, &state, &principal, &key, b"", StatusCode::OK, async |scope| {
+        let (s, _) = crate::domain::role_reversion::enable(scope, actor, id).await?;
+        let location = format!("/v1/programmes/{}/surveys/{}", s.programme_id, s.id);
+        Ok(Written::new(s.clone(), s.etag()).at(location))
+    })
     .await
 }
 

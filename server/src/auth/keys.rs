@@ -161,10 +161,7 @@ impl KeyRing {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| StoreError::Corrupt("key generation".into()))?;
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| StoreError::Corrupt("key parse".into()))?;
         let public = pair.public_key().as_ref();
-        let kid: String = Sha256::digest(public)[..12]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let kid: String = hex::encode(&Sha256::digest(public)[..12]);
         let now = crate::store::now();
         let sign_until = now + self.rotation;
         self.db

@@ -124,23 +124,23 @@ pub fn chain_hash(organisation_id: Uuid, seq: i64, prev_hash: &str, entry: &Audi
         .chain_update(prev_hash.as_bytes())
         .chain_update(content.as_bytes())
         .finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest)
 }
 
 /// Places a record after `(seq, hash)` in the chain.
-pub fn link(record: AuditRecord, prev_seq: i64, prev_hash: &str) -> AuditEntry {
+pub fn link(record: &AuditRecord, prev_seq: i64, prev_hash: &str) -> AuditEntry {
     let mut entry = AuditEntry {
         id: record.id,
         seq: prev_seq + 1,
         at: record.at,
-        actor: record.actor,
-        operation: record.operation,
+        actor: record.actor.clone(),
+        operation: record.operation.clone(),
         resource_id: record.resource_id,
         subject_id: record.subject_id,
-        address: record.address,
-        request_id: record.request_id,
+        address: record.address.clone(),
+        request_id: record.request_id.clone(),
         outcome: record.outcome,
-        purpose: record.purpose,
+        purpose: record.purpose.clone(),
         prev_hash: prev_hash.to_string(),
         hash: String::new(),
     };
@@ -321,19 +321,11 @@ async fn write(db: &Db, records: Vec<AuditRecord>) {
     }
     for (organisation_id, records) in by_organisation {
         // A failed append is retried once (a lost race for the head, a moment of unavailability), then reported.
-        let mut attempt = 0;
-        loop {
-            match db.append_audit(organisation_id, records.clone()).await {
-                Ok(()) => break,
-                Err(e) if attempt == 0 => {
-                    attempt += 1;
-                    tracing::warn!(error = %e, "appending to the audit trail failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, %organisation_id, lost = records.len(), "audit entries could not be written");
-                    break;
-                }
+        if let Err(e) = db.append_audit(organisation_id, &records).await {
+            tracing::warn!(error = %e, "appending to the audit trail failed; retrying");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if let Err(e) = db.append_audit(organisation_id, &records).await {
+                tracing::error!(error = %e, %organisation_id, lost = records.len(), "audit entries could not be written");
             }
         }
     }
@@ -367,7 +359,7 @@ mod tests {
         let mut out: Vec<AuditEntry> = Vec::new();
         for i in 1..=n {
             let (seq, hash) = out.last().map_or((0, GENESIS.to_string()), |e| (e.seq, e.hash.clone()));
-            out.push(link(record(i), seq, &hash));
+            out.push(link(&record(i), seq, &hash));
         }
         out
     }

@@ -15,12 +15,15 @@ pub mod journal;
 pub mod matching_runs;
 pub mod metrics;
 pub mod organisations;
+pub mod outcomes;
 pub mod pairs;
 pub mod participants;
 pub mod plugins;
 pub mod privacy;
 pub mod programmes;
+pub mod report;
 pub mod retention;
+pub mod role_reversion;
 pub mod sessions;
 pub mod special_category;
 pub mod survey_scores;
@@ -61,7 +64,7 @@ pub fn etag(id: Uuid, version: i32) -> String {
         .chain_update(id.as_bytes())
         .chain_update(version.to_be_bytes())
         .finalize();
-    let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&digest[..10]);
     format!("\"{hex}\"")
 }
 

@@ -40,10 +40,7 @@ pub fn random_token(bytes: usize) -> String {
 }
 
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 pub async fn create(db: &Db, name: &str) -> DomainResult<CreatedOrganisation> {

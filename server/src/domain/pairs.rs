@@ -100,6 +100,9 @@ pub enum RiskReason {
     MenteeCancellations,
     /// Too many cancellations came late.
     LateCancellations,
+    /// The mentor reported in the after-session pulse, several times running, that the mentee (the senior side) did
+    /// most of the talking: the senior slipping back into advising instead of listening.
+    RoleReversion,
 }
 
 /// The pair's commitment, derived from its sessions (never set by hand).
@@ -115,6 +118,10 @@ pub struct Commitment {
     pub no_shows: i32,
     /// Trailing cancellations by the mentee, most recent sessions first; a held session resets it.
     pub mentee_cancellations_in_a_row: i32,
+    /// The mentor's latest role-reversion pulses in a row that said the mentee did most of the talking (0 without
+    /// a pulse); another answer resets it.
+    #[serde(default)]
+    pub role_reversion_in_a_row: i32,
     pub last_session_at: Option<DateTime<Utc>>,
     /// The earliest session still scheduled.
     pub next_session_at: Option<DateTime<Utc>>,
@@ -137,7 +144,7 @@ pub struct Commitment {
     ],
     "ground_rules_version": 1,
     "awaiting_agreement_from": [],
-    "commitment": {"sessions_held": 2, "target_sessions": 6, "target_reached": false, "sessions_scheduled": 1, "cancellations": {"by_mentor": 0, "by_mentee": 1, "by_manager": 0, "late": 0}, "no_shows": 0, "mentee_cancellations_in_a_row": 0, "last_session_at": "2026-12-07T09:00:00Z", "next_session_at": "2026-12-21T09:00:00Z", "days_since_last_session": 3, "at_risk": false, "risk_reasons": []},
+    "commitment": {"sessions_held": 2, "target_sessions": 6, "target_reached": false, "sessions_scheduled": 1, "cancellations": {"by_mentor": 0, "by_mentee": 1, "by_manager": 0, "late": 0}, "no_shows": 0, "mentee_cancellations_in_a_row": 0, "role_reversion_in_a_row": 0, "last_session_at": "2026-12-07T09:00:00Z", "next_session_at": "2026-12-21T09:00:00Z", "days_since_last_session": 3, "at_risk": false, "risk_reasons": []},
     "activated_at": "2026-11-23T11:00:00Z",
     "ended_at": null,
     "created_at": "2026-11-22T09:30:00Z",
@@ -239,6 +246,9 @@ impl Pair {
             }
             if c.cancellations.late >= programme.risk.late_cancellations {
                 c.risk_reasons.push(RiskReason::LateCancellations);
+            }
+            if c.role_reversion_in_a_row >= programme.risk.role_reversion_in_a_row {
+                c.risk_reasons.push(RiskReason::RoleReversion);
             }
         }
         c.at_risk = !c.risk_reasons.is_empty();
@@ -366,6 +376,7 @@ pub struct RiskWindow {
     pub upcoming_until: DateTime<Utc>,
     pub mentee_cancellations_in_a_row: i32,
     pub late_cancellations: i32,
+    pub role_reversion_in_a_row: i32,
 }
 
 pub fn risk_window(programme: &Programme, now: DateTime<Utc>) -> RiskWindow {
@@ -376,6 +387,7 @@ pub fn risk_window(programme: &Programme, now: DateTime<Utc>) -> RiskWindow {
         upcoming_until: now + window,
         mentee_cancellations_in_a_row: programme.risk.mentee_cancellations_in_a_row,
         late_cancellations: programme.risk.late_cancellations,
+        role_reversion_in_a_row: programme.risk.role_reversion_in_a_row,
     }
 }
 
@@ -658,6 +670,7 @@ pub async fn record_agreement<C: ConnectionTrait>(
     events::append(scope, EventPayload::PairAgreementRecorded(saved.clone())).await?;
     if activate {
         events::append(scope, EventPayload::PairActivated(saved.clone())).await?;
+        super::surveys::on_pair_started(scope, &saved).await?;
     }
     Ok(saved)
 }
@@ -837,7 +850,7 @@ async fn move_to<C: ConnectionTrait>(
     if matches!(to, PairState::Completed | PairState::Dissolved) {
         next.ended_at = Some(now);
         super::sessions::cancel_remaining(scope, &next, reason.as_deref().unwrap_or(to.as_str())).await?;
-        next.commitment = super::sessions::commitment_of(scope, next.id).await?;
+        next.commitment = super::sessions::commitment_of(scope, &next).await?;
     }
     let saved = save(scope, programme, &current, next).await?;
     let event = match (current.state, to) {
@@ -863,7 +876,7 @@ pub async fn refresh_commitment<C: ConnectionTrait>(
 ) -> DomainResult<Pair> {
     let current = scope.lock_pair(pair_id).await?.ok_or(DomainError::NotFound("pair"))?;
     let mut next = current.clone();
-    next.commitment = super::sessions::commitment_of(scope, pair_id).await?;
+    next.commitment = super::sessions::commitment_of(scope, &current).await?;
     if next.commitment == current.commitment {
         return Ok(current.derive(programme, store::now()));
     }

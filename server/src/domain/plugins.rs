@@ -260,7 +260,7 @@ pub(crate) fn config_against_schema(v: &mut Violations, schema: &Value, config: 
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// Records an upload (`compiling`) after checking the manifest and the component's shape; the caller compiles it

@@ -251,7 +251,7 @@ fn default_gap() -> i32 {
 /// When a pair counts as at risk.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"inactivity_days": null, "mentee_cancellations_in_a_row": 2, "late_cancellations": 3}))]
+#[schema(example = json!({"inactivity_days": null, "mentee_cancellations_in_a_row": 2, "late_cancellations": 3, "role_reversion_in_a_row": 2}))]
 pub struct RiskSettings {
     /// An active pair with no session held in this many days and none scheduled in the next as many is at risk.
     /// `null` (default) means twice the meeting cadence.
@@ -266,6 +266,11 @@ pub struct RiskSettings {
     #[serde(default = "three")]
     #[schema(minimum = 1, maximum = 100)]
     pub late_cancellations: i32,
+    /// This many role-reversion pulses in a row in which the mentor says the mentee did most of the talking put the
+    /// pair at risk (default 2; see `POST /v1/programmes/{id}/pulses/role-reversion`).
+    #[serde(default = "two")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub role_reversion_in_a_row: i32,
 }
 
 fn two() -> i32 {
@@ -281,6 +286,7 @@ impl Default for RiskSettings {
             inactivity_days: None,
             mentee_cancellations_in_a_row: two(),
             late_cancellations: three(),
+            role_reversion_in_a_row: two(),
         }
     }
 }
@@ -306,7 +312,7 @@ impl RiskSettings {
     "ends_on": "2027-06-30",
     "managers": ["01936b2e-8f4a-7c3d-9a1b-000000000009"],
     "matching": {"min_level_gap": 1, "cross_department": "preferred", "weights": {"shared_topics": 1.0, "level_gap": 0.5, "cross_department": 0.5, "shared_languages": 0.25}},
-    "risk": {"inactivity_days": null, "mentee_cancellations_in_a_row": 2, "late_cancellations": 3},
+    "risk": {"inactivity_days": null, "mentee_cancellations_in_a_row": 2, "late_cancellations": 3, "role_reversion_in_a_row": 2},
     "state": "enrolling",
     "allowed_transitions": ["matching"],
     "created_at": "2026-11-22T09:30:00Z",
@@ -787,6 +793,7 @@ fn check_settings(v: &mut Violations, p: &Programme) {
             p.risk.mentee_cancellations_in_a_row,
         ),
         ("risk.late_cancellations", p.risk.late_cancellations),
+        ("risk.role_reversion_in_a_row", p.risk.role_reversion_in_a_row),
     ] {
         if !(1..=100).contains(&value) {
             v.add(field, "out_of_range", "must be between 1 and 100");

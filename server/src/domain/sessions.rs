@@ -440,9 +440,11 @@ pub async fn cancel_remaining<C: ConnectionTrait>(scope: &Scope<'_, C>, pair: &P
     Ok(())
 }
 
-/// The pair's commitment figures, computed from its sessions in start order.
-pub async fn commitment_of<C: ConnectionTrait>(scope: &Scope<'_, C>, pair_id: Uuid) -> DomainResult<Commitment> {
-    Ok(commitment(&scope.sessions_of_pair(pair_id).await?))
+/// The pair's commitment figures, computed from its sessions in start order and its mentor's role-reversion pulses.
+pub async fn commitment_of<C: ConnectionTrait>(scope: &Scope<'_, C>, pair: &Pair) -> DomainResult<Commitment> {
+    let mut c = commitment(&scope.sessions_of_pair(pair.id).await?);
+    c.role_reversion_in_a_row = super::role_reversion::streak_of(scope, pair.id, pair.mentor.participant_id).await?;
+    Ok(c)
 }
 
 pub fn commitment(sessions: &[Session]) -> Commitment {

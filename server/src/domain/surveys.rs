@@ -66,6 +66,9 @@ fn yes() -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Milestone {
+    /// When a pair starts (both sides agreed to the ground rules), before its first session: where a `baseline` is
+    /// taken.
+    Start,
     /// When a session is marked completed, to both sides of the pair.
     AfterEachSession,
     /// When a pair has held half of its target sessions.
@@ -77,6 +80,7 @@ pub enum Milestone {
 impl Milestone {
     pub fn as_str(self) -> &'static str {
         match self {
+            Milestone::Start => "start",
             Milestone::AfterEachSession => "after_each_session",
             Milestone::Midpoint => "midpoint",
             Milestone::End => "end",
@@ -106,6 +110,8 @@ pub enum Audience {
         {"id": "story", "kind": "text", "prompt": "What will you remember?", "options": [], "required": false}
     ],
     "active": true,
+    "pulse": null,
+    "measure": null,
     "created_at": "2026-11-22T09:30:00Z",
     "updated_at": "2026-11-22T09:30:00Z"
 }))]
@@ -118,6 +124,13 @@ pub struct Survey {
     pub questions: Vec<Question>,
     /// An inactive survey sends no new requests; requests already sent can still be answered.
     pub active: bool,
+    /// Set on a built-in pulse (`role_reversion`), whose answers feed a pair's risk; `null` on your own surveys.
+    #[serde(default)]
+    pub pulse: Option<Pulse>,
+    /// `baseline` (a `start` survey) or `follow_up` (an `end` survey): the change in the answers to the questions
+    /// both ask is read at `GET /v1/programmes/{id}/outcomes/change`.
+    #[serde(default)]
+    pub measure: Option<Measure>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
@@ -128,6 +141,25 @@ impl Survey {
     pub fn etag(&self) -> String {
         super::etag(self.id, self.version)
     }
+}
+
+/// What a survey measures, for the change between the start and the end of a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// Taken when the pair starts (milestone `start`).
+    Baseline,
+    /// Taken when the pair completes (milestone `end`); questions with the same id as the baseline's are compared.
+    FollowUp,
+}
+
+/// A built-in pulse survey.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pulse {
+    /// After each held session, to the mentor: who did most of the talking, did the conversation keep to the agreed
+    /// topics (see `role_reversion`).
+    RoleReversion,
 }
 
 /// The body of `POST /v1/programmes/{id}/surveys`. Questions cannot change once created (answers refer to them);
@@ -149,6 +181,9 @@ pub struct CreateSurvey {
     pub milestone: Milestone,
     pub audience: Option<Audience>,
     pub questions: Vec<Question>,
+    /// Mark a `start` survey `baseline`, an `end` survey `follow_up`.
+    #[serde(default)]
+    pub measure: Option<Measure>,
 }
 
 /// The body of `PATCH /v1/programmes/{id}/surveys/{survey_id}`.
@@ -197,7 +232,7 @@ pub struct SurveyRequest {
     pub programme_id: Uuid,
     pub pair_id: Uuid,
     pub participant_id: Uuid,
-    /// What sent it: `session:<id>`, `midpoint:<pair id>` or `end:<pair id>`.
+    /// What sent it: `start:<pair id>`, `session:<id>`, `midpoint:<pair id>` or `end:<pair id>`.
     pub trigger: String,
     pub state: RequestState,
     pub created_at: DateTime<Utc>,
@@ -388,6 +423,23 @@ pub async fn create<C: ConnectionTrait>(
     let mut v = Violations::default();
     let title = required_text(&mut v, "title", &cmd.title, 200);
     let questions = check_questions(&mut v, cmd.questions);
+    match (cmd.measure, cmd.milestone) {
+        (Some(Measure::Baseline), m) if m != Milestone::Start => {
+            v.add(
+                "measure",
+                "milestone_mismatch",
+                "a baseline is taken at the `start` milestone",
+            );
+        }
+        (Some(Measure::FollowUp), m) if m != Milestone::End => {
+            v.add(
+                "measure",
+                "milestone_mismatch",
+                "a follow-up is taken at the `end` milestone",
+            );
+        }
+        _ => {}
+    }
     v.into_result()?;
     let now = store::now();
     let survey = Survey {
@@ -398,10 +450,17 @@ pub async fn create<C: ConnectionTrait>(
         audience: cmd.audience.unwrap_or_default(),
         questions,
         active: true,
+        pulse: None,
+        measure: cmd.measure,
         created_at: now,
         updated_at: now,
         version: 1,
     };
+    insert(scope, survey).await
+}
+
+/// Stores a new survey and its `survey.created` event.
+pub(super) async fn insert<C: ConnectionTrait>(scope: &Scope<'_, C>, survey: Survey) -> DomainResult<Survey> {
     scope.insert_survey(&survey).await?;
     events::append(scope, EventPayload::SurveyCreated(survey.clone())).await?;
     Ok(survey)
@@ -578,6 +637,7 @@ pub async fn respond<C: ConnectionTrait>(
     }
     scope.insert_answers(&request, &answers).await?;
     super::survey_scores::on_response(scope, request.survey_id, request.programme_id).await?;
+    super::role_reversion::on_response(scope, &request).await?;
     let answered = SurveyRequest {
         state: RequestState::Answered,
         answered_at: Some(now),
@@ -614,6 +674,11 @@ pub async fn on_session_completed<C: ConnectionTrait>(
         send(scope, pair, Milestone::Midpoint, &format!("midpoint:{}", pair.id)).await?;
     }
     Ok(())
+}
+
+/// Sends the `start` surveys (baselines) of a pair that just started.
+pub async fn on_pair_started<C: ConnectionTrait>(scope: &Scope<'_, C>, pair: &Pair) -> DomainResult<()> {
+    send(scope, pair, Milestone::Start, &format!("start:{}", pair.id)).await
 }
 
 pub async fn on_pair_completed<C: ConnectionTrait>(scope: &Scope<'_, C>, pair: &Pair) -> DomainResult<()> {
@@ -678,6 +743,12 @@ fn check_questions(v: &mut Violations, questions: Vec<Question>) -> Vec<Question
                     format!("{field}.id"),
                     "invalid_format",
                     "1–64 letters, digits, `_` or `-`",
+                );
+            } else if q.id.starts_with(super::role_reversion::QUESTION_PREFIX) {
+                v.add(
+                    format!("{field}.id"),
+                    "reserved",
+                    "ids starting with `role_reversion_` are the built-in pulse's",
                 );
             } else if seen.contains(&q.id) {
                 v.add(

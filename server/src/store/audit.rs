@@ -33,7 +33,7 @@ pub struct AuditFilter {
 
 impl Db {
     /// Appends records to the organisation's chain in one transaction.
-    pub async fn append_audit(&self, organisation_id: Uuid, records: Vec<AuditRecord>) -> StoreResult<()> {
+    pub async fn append_audit(&self, organisation_id: Uuid, records: &[AuditRecord]) -> StoreResult<()> {
         let txn = self.write.begin().await?;
         let existing = audit_head::Entity::find_by_id(organisation_id)
             .lock_exclusive()

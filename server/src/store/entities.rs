@@ -181,7 +181,7 @@ document_entity!(enrolment, "enrolments", {
 document_entity!(pair, "pairs", {
     programme_id: Uuid, mentor_id: Uuid, mentee_id: Uuid, state: String, sessions_held: i32,
     late_cancellations: i32, mentee_cancel_streak: i32, last_activity_at: Option<DateTimeUtc>,
-    next_session_at: Option<DateTimeUtc>,
+    next_session_at: Option<DateTimeUtc>, reversion_streak: i32,
 });
 document_entity!(session, "sessions", {
     programme_id: Uuid, pair_id: Uuid, state: String, starts_at: DateTimeUtc, cancelled_by: Option<String>, late: bool,

@@ -15,6 +15,7 @@ pub mod journal;
 pub mod keys;
 pub mod matching_runs;
 pub mod organisations;
+pub mod outcomes;
 pub mod pairs;
 pub mod participants;
 pub mod plugins;
@@ -319,7 +320,8 @@ pub fn new_id() -> Uuid {
 
 /// The current time truncated to microseconds, the precision both databases keep, so a value read back equals the
 /// value written (and so do ETags and event payloads built from it).
+/// Within a request run on a test clock ([`crate::clock`]), the time that clock reads.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::SubsecRound;
-    chrono::Utc::now().trunc_subsecs(6)
+    (chrono::Utc::now() + crate::clock::offset()).trunc_subsecs(6)
 }

@@ -24,6 +24,7 @@ fn pair_row(organisation_id: Uuid, p: &Pair) -> StoreResult<pair::ActiveModel> {
         sessions_held: Set(p.commitment.sessions_held),
         late_cancellations: Set(p.commitment.cancellations.late),
         mentee_cancel_streak: Set(p.commitment.mentee_cancellations_in_a_row),
+        reversion_streak: Set(p.commitment.role_reversion_in_a_row),
         last_activity_at: Set(p.last_activity_at()),
         next_session_at: Set(p.commitment.next_session_at),
         doc: Set(encode(p)?),
@@ -60,7 +61,7 @@ pub(super) fn session_from(m: session::Model) -> StoreResult<Session> {
 
 /// The SQL form of the risk rule in `Pair::derive`: an active pair, idle (no held session, nor activation, since
 /// `idle_before`) with no session scheduled in the window, or too many mentee cancellations in a row, or too many
-/// late cancellations.
+/// late cancellations, or role reversion reported too many times in a row.
 pub(super) fn at_risk(risk: &RiskWindow) -> Condition {
     let idle = Condition::any()
         .add(pair::Column::LastActivityAt.is_null())
@@ -75,7 +76,8 @@ pub(super) fn at_risk(risk: &RiskWindow) -> Condition {
             Condition::any()
                 .add(Condition::all().add(idle).add(nothing_planned))
                 .add(pair::Column::MenteeCancelStreak.gte(risk.mentee_cancellations_in_a_row))
-                .add(pair::Column::LateCancellations.gte(risk.late_cancellations)),
+                .add(pair::Column::LateCancellations.gte(risk.late_cancellations))
+                .add(pair::Column::ReversionStreak.gte(risk.role_reversion_in_a_row)),
         )
 }
 

@@ -135,23 +135,62 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
+/// The counter and histogram of one (route, method, status class) series, registered once: building the labelled
+/// key and finding it in the registry on every request cost more than the increments themselves.
+type RequestSeries = (&'static str, &'static str, metrics::Counter, metrics::Histogram);
+
+static REQUEST_SERIES: std::sync::LazyLock<std::sync::RwLock<std::collections::HashMap<String, Vec<RequestSeries>>>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// One answered request. `route` is the template (`/v1/pairs/{id}`), never the path, so the label stays bounded.
 pub fn request(route: &str, method: &str, status: u16, elapsed: Duration) {
     if HANDLE.get().is_none_or(Option::is_none) {
         return;
     }
     // Any token is a valid HTTP method: only the standard ones become labels.
-    let method = match method {
-        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+    let method: &'static str = match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
         _ => "OTHER",
     };
-    let labels = [
-        ("route", route.to_string()),
-        ("method", method.to_string()),
-        ("status", status_class(status).to_string()),
-    ];
-    counter!("upward_http_requests_total", &labels).increment(1);
-    histogram!("upward_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    let class = status_class(status);
+    let seconds = elapsed.as_secs_f64();
+    let find = |series: &[RequestSeries]| {
+        series
+            .iter()
+            .find(|(m, c, _, _)| *m == method && *c == class)
+            .map(|(_, _, counter, histogram)| (counter.clone(), histogram.clone()))
+    };
+    let known = REQUEST_SERIES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(route)
+        .and_then(|series| find(series));
+    let (counter, histogram) = match known {
+        Some(handles) => handles,
+        None => {
+            let labels = [
+                ("route", route.to_string()),
+                ("method", method.to_string()),
+                ("status", class.to_string()),
+            ];
+            let counter = counter!("upward_http_requests_total", &labels);
+            let histogram = histogram!("upward_http_request_duration_seconds", &labels);
+            let mut all = REQUEST_SERIES.write().unwrap_or_else(|e| e.into_inner());
+            let series = all.entry(route.to_string()).or_default();
+            if find(series).is_none() {
+                series.push((method, class, counter.clone(), histogram.clone()));
+            }
+            (counter, histogram)
+        }
+    };
+    counter.increment(1);
+    histogram.record(seconds);
 }
 
 pub fn plugin_invocation(kind: &'static str, outcome: &str, duration_ms: f64, fuel: u64) {

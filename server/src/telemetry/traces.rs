@@ -4,12 +4,21 @@
 //! webhook deliveries and connector requests (the receiver's work joins the delivery's trace).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Set once an exporter is installed: without one, the per-request trace work (reading `traceparent`, renaming the
+/// span) is skipped, since the hot read path pays for every allocation.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
 
 /// The exporter's provider: flush it before the process exits.
 pub struct Exporting(SdkTracerProvider);
@@ -61,6 +70,7 @@ where
         .build();
     let tracer = provider.tracer("upward");
     opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    EXPORTING.store(true, Ordering::Relaxed);
     Ok((tracing_opentelemetry::layer().with_tracer(tracer), Exporting(provider)))
 }
 
@@ -78,15 +88,20 @@ impl Extractor for Headers<'_> {
 
 /// Makes `span` continue the trace a request's `traceparent` names (nothing when there is none, or no exporter).
 pub fn continue_trace(span: &tracing::Span, headers: &actix_web::http::header::HeaderMap) {
+    if !exporting() {
+        return;
+    }
     let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers)));
     let _ = span.set_parent(parent);
 }
 
 /// Names a request's span after its route once routing chose one (the span started before, as `METHOD unmatched`;
 /// a started span's name is changed on the OpenTelemetry span itself, as `otel.name` no longer reaches it).
-pub fn rename(span: &tracing::Span, name: String) {
+pub fn rename(span: &tracing::Span, method: &str, route: &str) {
     use opentelemetry::trace::TraceContextExt;
-    span.context().span().update_name(name);
+    if exporting() {
+        span.context().span().update_name(format!("{method} {route}"));
+    }
 }
 
 struct Carrier(HashMap<String, String>);
@@ -100,6 +115,9 @@ impl Injector for Carrier {
 /// The `traceparent` (and `tracestate`) headers that make a receiver's work a child of `span`; empty without an
 /// exporter.
 pub fn outgoing_headers(span: &tracing::Span) -> Vec<(&'static str, String)> {
+    if !exporting() {
+        return Vec::new();
+    }
     let mut carrier = Carrier(HashMap::new());
     let context = span.context();
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut carrier));
