@@ -45,13 +45,27 @@ impl Jobs {
         Jobs { stop, handles }
     }
 
+    /// Asks every job to stop and waits for them, for [`STOP_GRACE`] at most: a job still busy then (a dispatcher
+    /// working through a backlog, a listener reconnecting to a Redis that is gone) is aborted. Nothing is lost by
+    /// that: its leases run out and another instance, or this one restarted, takes the work over (bench/faults.py
+    /// once saw SIGTERM under load never end the process after a Redis outage).
     pub async fn stop(self) {
         let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
         for handle in self.handles {
-            let _ = handle.await;
+            let abort = handle.abort_handle();
+            if tokio::time::timeout_at(deadline, handle).await.is_err() {
+                tracing::warn!(
+                    "a background job did not stop within the grace period; aborted (its leases will expire)"
+                );
+                abort.abort();
+            }
         }
     }
 }
+
+/// How long a stopping instance waits for its background jobs: the webhook timeout (15 s by default) and a margin.
+pub const STOP_GRACE: Duration = Duration::from_secs(20);
 
 /// Computes stale plugin survey scores off the request path.
 async fn survey_scoring(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) {
