@@ -176,10 +176,10 @@ async fn retention_compares_participants_with_peers_who_never_took_part(backend:
         assert_eq!(h["suppressed"], false);
         assert_eq!(h["not_yet_reached"], 1, "{h}");
         assert_eq!(h["participants"]["people"], 4);
-        assert_eq!(h["participants"]["retained"], retained);
+        assert_eq!(h["participants"]["still_employed"], retained);
         close(&h["participants"]["rate"], rate);
         assert_eq!(h["comparison"]["people"], 6);
-        assert_eq!(h["comparison"]["retained"], peers_retained);
+        assert_eq!(h["comparison"]["still_employed"], peers_retained);
         close(&h["comparison"]["rate"], peer_rate);
         close(&h["difference"], diff);
         close(&h["confidence_interval"]["low"], low);

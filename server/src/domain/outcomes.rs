@@ -63,8 +63,8 @@ pub struct Retained {
     /// People whose horizon has been reached (their start plus the horizon lies in the past); `null` when suppressed.
     pub people: Option<u64>,
     /// Of those, still employed at the horizon (not left, or left after it).
-    pub retained: Option<u64>,
-    /// `retained / people` (%).
+    pub still_employed: Option<u64>,
+    /// `still_employed / people` (%).
     pub rate: Option<f64>,
 }
 
@@ -112,12 +112,12 @@ pub struct SideRetention {
     "method": "Share still employed 3, 6 and 12 months after the pair started ...",
     "mentors": {"people": 24, "comparison_people": 130, "horizons": [
         {"months": 3, "reached": true, "not_yet_reached": 0, "suppressed": false,
-         "participants": {"people": 24, "retained": 24, "rate": 100.0},
-         "comparison": {"people": 130, "retained": 119, "rate": 91.54},
+         "participants": {"people": 24, "still_employed": 24, "rate": 100.0},
+         "comparison": {"people": 130, "still_employed": 119, "rate": 91.54},
          "difference": 8.46, "confidence_interval": {"low": -1.43, "high": 13.77}},
         {"months": 12, "reached": false, "not_yet_reached": 24, "suppressed": false,
-         "participants": {"people": null, "retained": null, "rate": null},
-         "comparison": {"people": null, "retained": null, "rate": null},
+         "participants": {"people": null, "still_employed": null, "rate": null},
+         "comparison": {"people": null, "still_employed": null, "rate": null},
          "difference": null, "confidence_interval": null}
     ]},
     "mentees": {"people": 24, "comparison_people": 31, "horizons": []}
@@ -220,7 +220,7 @@ pub fn side_retention(participants: &[Followed], comparison: &[Followed], now: D
             let group = |n: u64, x: u64| match figures {
                 true => Retained {
                     people: Some(n),
-                    retained: Some(x),
+                    still_employed: Some(x),
                     rate: share(x, n),
                 },
                 false => Retained::default(),
