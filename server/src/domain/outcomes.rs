@@ -184,13 +184,19 @@ pub fn comparison_group(
     band: u32,
 ) -> Vec<Followed> {
     let by_id: HashMap<Uuid, &DirectoryEntry> = directory.iter().map(|d| (d.id, d)).collect();
-    let candidates: Vec<&DirectoryEntry> = directory.iter().filter(|d| !ever_enrolled.contains(&d.id)).collect();
+    let department = |d: &DirectoryEntry| d.department.as_deref().map(str::to_lowercase);
+    // Departments lower-cased once per person, not twice per comparison.
+    let candidates: Vec<(&DirectoryEntry, Option<String>)> = directory
+        .iter()
+        .filter(|d| !ever_enrolled.contains(&d.id))
+        .map(|d| (d, department(d)))
+        .collect();
     let mut earliest: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
     for (id, start) in participants {
         let Some(person) = by_id.get(id) else { continue };
-        for c in &candidates {
-            let same_department =
-                c.department.as_deref().map(str::to_lowercase) == person.department.as_deref().map(str::to_lowercase);
+        let person_department = department(person);
+        for (c, c_department) in &candidates {
+            let same_department = *c_department == person_department;
             let present = c.since <= *start && c.left_at.is_none_or(|left| left > *start);
             if same_department && c.level.abs_diff(person.level) <= band && present {
                 let at = earliest.entry(c.id).or_insert(*start);
