@@ -46,6 +46,7 @@ def now():
 class Receiver(BaseHTTPRequestHandler):
     deliveries = {}  # webhook-id -> count
     participants = set()
+    first_arrival = {}  # participant id -> when its event first arrived
     lock = threading.Lock()
 
     def do_POST(self):
@@ -55,6 +56,7 @@ class Receiver(BaseHTTPRequestHandler):
             wid = self.headers.get("webhook-id")
             Receiver.deliveries[wid] = Receiver.deliveries.get(wid, 0) + 1
             Receiver.participants.add(event["data"]["id"])
+            Receiver.first_arrival.setdefault(event["data"]["id"], now())
         self.send_response(204)
         self.end_headers()
 
@@ -137,6 +139,8 @@ def main():
     assert status == 201, status
 
     acknowledged, lock, stop, phase = [], threading.Lock(), threading.Event(), Phase()
+    acknowledged_at = {}  # participant id -> when the write was acknowledged
+    load_started = now()
     phase.errors["warm-up"] = {}
     readiness = []  # (phase, instance, status)
 
@@ -155,6 +159,7 @@ def main():
             if status == 201:
                 with lock:
                     acknowledged.append(body["id"])
+                    acknowledged_at[body["id"]] = now()
                     if phase.first_ok_after is None:
                         phase.first_ok_after = now() - phase.started
             else:
@@ -231,6 +236,7 @@ def main():
     stop.set()
     for t in threads:
         t.join()
+    load_stopped = now()
     # Everything acknowledged is there, and its event reaches the receiver.
     missing = [i for i in acknowledged if request("GET", f"{a.base}/v1/participants/{i}", token)[0] != 200]
     # Late is not lost: wait until the receiver has them all, or nothing has arrived for a minute (the retry
@@ -249,6 +255,24 @@ def main():
         ["psql", PG_URL, "-Atc", "SELECT status || ': ' || count(*) || ' (attempts ' || min(attempt_count) || '-' "
          "|| max(attempt_count) || ')' FROM webhook_deliveries GROUP BY status ORDER BY status"],
         capture_output=True, text=True).stdout.split("\n")
+    # When the events arrived: the lag from acknowledgement to first arrival, and arrivals per 30 s from the load's
+    # start (a slow drain and a few stragglers look alike in one "last delivery" figure).
+    with Receiver.lock:
+        arrivals = dict(Receiver.first_arrival)
+    lags = sorted(arrivals[i] - acknowledged_at[i] for i in acknowledged if i in arrivals)
+
+    def pct(q):
+        return round(lags[min(len(lags) - 1, int(q * len(lags)))], 2) if lags else None
+    timeline = {}
+    for at in arrivals.values():
+        bucket = int((at - load_started) // 30) * 30
+        timeline[bucket] = timeline.get(bucket, 0) + 1
+    slowest = sorted(((arrivals[i] - acknowledged_at[i], i) for i in acknowledged if i in arrivals), reverse=True)[:5]
+    slowest_rows = subprocess.run(
+        ["psql", PG_URL, "-Atc", "SELECT d.status, d.attempt_count, d.created_at, d.updated_at FROM webhook_deliveries d "
+         "JOIN events e ON e.id = d.event_id WHERE e.data->>'id' IN ("
+         + ",".join(f"'{i}'" for _, i in slowest) + ")"],
+        capture_output=True, text=True) if slowest else None
     outages = {}
     for name, instance, status in readiness:
         if status != 200:
@@ -261,6 +285,10 @@ def main():
         "deliveries_by_status": [line for line in deliveries_by_status if line],
         "deliveries": sum(Receiver.deliveries.values()),
         "duplicate_deliveries": sum(c - 1 for c in Receiver.deliveries.values()),
+        "delivery_lag_s": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)},
+        "load_s": round(load_stopped - load_started, 1),
+        "arrivals_per_30_s_from_load_start": timeline,
+        "slowest_deliveries_rows": (slowest_rows.stdout + slowest_rows.stderr).strip().split("\n") if slowest else [],
         "readyz_not_ok_during": {k: sorted(v) for k, v in outages.items()},
         "recovered": {i.name: ready(i) == 200 for i in (a, b)},
         "sigterm": sigterm,

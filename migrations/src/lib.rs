@@ -15,6 +15,7 @@ mod m20261123_000009_hris_connections;
 mod m20261123_000010_hris_syncs;
 mod m20261201_000011_data_protection;
 mod m20261204_000012_outcomes;
+mod m20261205_000013_everyday;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000010_hris_syncs::Migration),
             Box::new(m20261201_000011_data_protection::Migration),
             Box::new(m20261204_000012_outcomes::Migration),
+            Box::new(m20261205_000013_everyday::Migration),
         ]
     }
 }

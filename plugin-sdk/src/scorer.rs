@@ -1,4 +1,5 @@
-//! The `survey-scorer` world: implement [`SurveyScorer`] and export it with [`crate::export_survey_scorer!`].
+//! The `survey-scorer` world: implement [`SurveyScorer`] and export it with [`crate::export_survey_scorer!`]. A
+//! `follow_up` survey's input also holds the respondents' baseline answers ([`BASELINE_PREFIX`], [`Response::baseline`]).
 
 #[doc(hidden)]
 pub mod bindings {
@@ -14,6 +15,11 @@ pub mod bindings {
 
 pub use bindings::upward::plugin::types::{Answer, AnswerValue, NamedScore, Question, QuestionKind, Response};
 
+/// The prefix of the baseline questions and answers a `follow_up` survey's scorer receives: the programme's
+/// `baseline` questions arrive as `baseline.<id>`, and each response carries its respondent's first baseline answer
+/// to each under that id. Survey question ids never hold a `.`, so they cannot collide.
+pub const BASELINE_PREFIX: &str = "baseline.";
+
 impl Response {
     /// This response's answer to `question_id`.
     pub fn answer(&self, question_id: &str) -> Option<&AnswerValue> {
@@ -21,6 +27,26 @@ impl Response {
             .iter()
             .find(|a| a.question_id == question_id)
             .map(|a| &a.value)
+    }
+
+    /// In a `follow_up` survey: the respondent's baseline answer to `question_id` (the survey's own id, without the
+    /// prefix), when they gave one.
+    pub fn baseline(&self, question_id: &str) -> Option<&AnswerValue> {
+        self.answers
+            .iter()
+            .find(|a| {
+                a.question_id
+                    .strip_prefix(BASELINE_PREFIX)
+                    .is_some_and(|id| id == question_id)
+            })
+            .map(|a| &a.value)
+    }
+}
+
+impl Question {
+    /// Whether this is a baseline question added to a `follow_up` survey's input (`baseline.<id>`).
+    pub fn is_baseline(&self) -> bool {
+        self.id.starts_with(BASELINE_PREFIX)
     }
 }
 

@@ -2,6 +2,7 @@
 //! PostgreSQL. One binary, one module per capability.
 
 mod auth;
+mod calendar;
 mod containment;
 mod errors;
 mod events;
@@ -10,7 +11,10 @@ mod hris;
 mod hris_sync;
 mod idempotency;
 mod identity_provider;
+mod imports;
+mod learnings;
 mod matching;
+mod me;
 mod metrics;
 mod operations;
 mod outcomes;
@@ -21,6 +25,7 @@ mod privacy;
 mod programmes;
 mod python_plugins;
 mod special_category;
+mod templates;
 mod tenancy;
 mod timed_events;
 mod visibility;

@@ -451,9 +451,24 @@ async fn a_mentor_who_twice_reports_the_senior_doing_the_talking_puts_the_pair_a
 }
 
 async fn the_change_in_the_leaders_pairs_baseline_and_follow_up_answers(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.min_group_size = 3).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.min_group_size = 3;
+        c.survey_scoring_interval_ms = 100;
+    })
+    .await;
     let org = app.org("Acme").await;
     let (manager, programme) = managed_programme(&app, &org).await;
+    // The programme also scores its surveys with a plugin, which is given the pairs of answers.
+    let manifest = json!({"name": "weighted-survey-scorer", "version": "0.1.0", "kind": "survey_scorer"});
+    crate::plugins::ready_with_manifest(&app, &org.token, &manifest, "weighted_survey_scorer").await;
+    app.ok_with(
+        Method::PATCH,
+        &format!("/v1/programmes/{programme}"),
+        &org.token,
+        json!({"survey_scorer": "weighted-survey-scorer@0.1.0"}),
+        200,
+    )
+    .await;
     let surveys = format!("/v1/programmes/{programme}/surveys");
     let likert = |id: &str| json!({"id": id, "kind": "likert", "prompt": format!("{id}?")});
     let baseline = app
@@ -466,14 +481,15 @@ async fn the_change_in_the_leaders_pairs_baseline_and_follow_up_answers(backend:
         )
         .await;
     assert_eq!(baseline["measure"], "baseline");
-    app.ok(
-        &surveys,
-        &manager.token,
-        json!({"title": "After", "milestone": "end", "measure": "follow_up",
-               "questions": [likert("confidence"), likert("after_only")]}),
-        201,
-    )
-    .await;
+    let follow_up = app
+        .ok(
+            &surveys,
+            &manager.token,
+            json!({"title": "After", "milestone": "end", "measure": "follow_up",
+                   "questions": [likert("confidence"), likert("after_only")]}),
+            201,
+        )
+        .await;
     let mismatch = app
         .post(
             &surveys,
@@ -556,6 +572,38 @@ async fn the_change_in_the_leaders_pairs_baseline_and_follow_up_answers(backend:
     close(&m["mean_change"], 0.33);
     close(&m["confidence_interval"]["low"], -1.10);
     close(&m["confidence_interval"]["high"], 1.77);
+
+    // The scorer plugin saw each follow-up answer beside the same person's baseline answer: the six changes
+    // (mentees 1, 2, 2; mentors 0, 1, 0) average 1.0. Its composite stays the follow-up's own (scaled 50, 75, 50,
+    // 75, 100, 100 → 75), and nothing is scored for the question only the baseline asked.
+    let scores_path = format!(
+        "/v1/programmes/{programme}/surveys/{}/scores",
+        follow_up["id"].as_str().unwrap()
+    );
+    let mut plugin = Value::Null;
+    for _ in 0..300 {
+        let (_, scores) = app.call(Method::GET, &scores_path, &manager.token, None).await;
+        plugin = scores["plugin"].clone();
+        if plugin["state"] == "fresh" && plugin["responses"] == 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(plugin["state"], "fresh", "{plugin}");
+    let named = |name: &str| {
+        plugin["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(named("change.confidence")["value"], 1.0, "{plugin}");
+    assert_eq!(named("change.confidence")["answers"], 6);
+    assert_eq!(named("composite")["value"], 75.0);
+    assert_eq!(named("change.after_only"), Value::Null, "no baseline for it: {plugin}");
+    assert_eq!(named("change.before_only"), Value::Null);
 }
 
 /// Renders `html` in headless Chromium (Debian's `chromium`): returns the screenshot and the console's complaints.

@@ -222,6 +222,13 @@ async fn a_programme_walks_from_draft_to_completed(backend: Backend) {
         200,
     )
     .await;
+    app.ok(
+        &format!("/v1/learnings/{learning_id}/consent"),
+        &mo.token,
+        json!(null),
+        200,
+    )
+    .await;
     let (_, stories) = app
         .call(Method::GET, &format!("/v1/programmes/{id}/stories"), &mo.token, None)
         .await;
@@ -947,7 +954,8 @@ async fn a_leavers_pairs_pause_and_wait_for_their_return(backend: Backend) {
         .await;
     assert_problem(response, 409, "participant_inactive").await;
 
-    // Lee is deactivated by an update: his proposed pair stays proposed and takes no agreement.
+    // Lee is deactivated by an update: his pair that had not started is withdrawn (dissolved, with the reason),
+    // so Ana is free to be paired again; it takes no agreement.
     let (status, _) = app
         .call(
             Method::PATCH,
@@ -960,14 +968,21 @@ async fn a_leavers_pairs_pause_and_wait_for_their_return(backend: Backend) {
     let (_, pair) = app
         .call(Method::GET, &format!("/v1/pairs/{proposed}"), &admin, None)
         .await;
-    assert_eq!(pair["state"], "proposed");
+    assert_eq!(pair["state"], "dissolved");
+    assert_eq!(pair["state_reason"], "participant_left");
     let response = app
         .post(&format!("/v1/pairs/{proposed}/agreement"), &ana.token, &json!({}))
         .await;
-    let problem = assert_problem(response, 409, "participant_inactive").await;
-    assert!(problem["detail"].as_str().unwrap().contains("mentee"), "{problem}");
+    assert_eq!(response.status(), 409);
+    let events = app.events(&admin).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "pair.dissolved" && e["data"]["id"] == proposed),
+        "the withdrawal is announced"
+    );
 
-    // Back again: Erin's pair resumes, and Lee's can start.
+    // Back again: Erin's pair resumes; Lee's withdrawn pair stays dissolved (a new one would be proposed).
     let reactivate = json!({"active": true});
     for who in [&cohort.mentee.id, &lee.id] {
         let path = format!("/v1/participants/{who}");
@@ -983,17 +998,10 @@ async fn a_leavers_pairs_pause_and_wait_for_their_return(backend: Backend) {
         )
         .await;
     assert_eq!(resumed["state"], "active");
-    app.ok(&format!("/v1/pairs/{proposed}/agreement"), &ana.token, json!({}), 200)
+    let (_, pair) = app
+        .call(Method::GET, &format!("/v1/pairs/{proposed}"), &admin, None)
         .await;
-    let started = app
-        .ok(
-            &format!("/v1/pairs/{proposed}/agreement"),
-            &admin,
-            json!({"side": "mentee"}),
-            200,
-        )
-        .await;
-    assert_eq!(started["state"], "active");
+    assert_eq!(pair["state"], "dissolved");
 }
 
 async fn the_remaining_pairing_rules_are_refused_by_name(backend: Backend) {

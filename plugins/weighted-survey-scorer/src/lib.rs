@@ -1,6 +1,7 @@
 //! A survey scorer: a `composite` score (0–100) weighting each numeric question (NPS 0–10, Likert 1–5, both scaled
 //! to 0–100) by the configured weight (default 1), the NPS of every `nps` question, and the share of each option
-//! of `single_choice` questions. Configuration: `{"weights": {"<question id>": 2.0}}`.
+//! of `single_choice` questions; in a `follow_up` survey, the mean `change.<question id>` of each numeric question
+//! since the same people's baseline answers. Configuration: `{"weights": {"<question id>": 2.0}}`.
 
 use std::collections::HashMap;
 
@@ -20,7 +21,7 @@ impl SurveyScorer for WeightedScorer {
         let config: Config = upward_plugin_sdk::config()?;
         let mut scores = Vec::new();
         let (mut weighted, mut total_weight, mut counted) = (0.0, 0.0, 0u64);
-        for q in questions {
+        for q in questions.iter().filter(|q| !q.is_baseline()) {
             let numbers: Vec<i32> = responses
                 .iter()
                 .filter_map(|r| match r.answer(&q.id) {
@@ -39,6 +40,23 @@ impl SurveyScorer for WeightedScorer {
                     weighted += mean * weight;
                     total_weight += weight;
                     counted += numbers.len() as u64;
+                    let changes: Vec<f64> = responses
+                        .iter()
+                        .filter_map(|r| match (r.answer(&q.id), r.baseline(&q.id)) {
+                            (Some(AnswerValue::Number(after)), Some(AnswerValue::Number(before))) => {
+                                Some(f64::from(after - before))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    if !changes.is_empty() {
+                        scores.push(NamedScore {
+                            name: format!("change.{}", q.id),
+                            label: format!("Change since the baseline: {}", q.prompt),
+                            value: Some(changes.iter().sum::<f64>() / changes.len() as f64),
+                            answers: changes.len() as u64,
+                        });
+                    }
                     if matches!(q.kind, QuestionKind::Nps) {
                         let promoters = numbers.iter().filter(|&&n| n >= 9).count() as f64;
                         let detractors = numbers.iter().filter(|&&n| n <= 6).count() as f64;
@@ -131,6 +149,27 @@ mod tests {
         assert_eq!(scores[0].value, Some(86.25));
         assert_eq!(scores[1].name, "nps.recommend");
         assert_eq!(scores[1].value, Some(50.0));
+    }
+
+    #[test]
+    fn a_follow_up_scores_the_change_since_each_persons_baseline() {
+        testing::set_config("{}");
+        let questions = [
+            question("heard", QuestionKind::Likert),
+            question("baseline.heard", QuestionKind::Likert),
+        ];
+        let responses = [
+            response(&[("heard", 4), ("baseline.heard", 2)]),
+            response(&[("heard", 5), ("baseline.heard", 4)]),
+            response(&[("heard", 3)]), // no baseline: not in the change
+        ];
+        let scores = WeightedScorer::score(&questions, &responses).unwrap();
+        let change = scores.iter().find(|s| s.name == "change.heard").unwrap();
+        assert_eq!(change.value, Some(1.5));
+        assert_eq!(change.answers, 2);
+        // The composite is the follow-up's own: (75 + 100 + 50) / 3, the baseline answers left out.
+        assert_eq!(scores[0].value, Some(75.0));
+        assert!(!scores.iter().any(|s| s.name.contains("baseline")));
     }
 
     #[test]

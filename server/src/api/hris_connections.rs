@@ -428,29 +428,41 @@ async fn sync_changes(
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
     let (connection_id, sync_id) = path.into_inner();
-    // The same opaque cursor as every other list (16 bytes, base64url), carrying the last sequence number seen.
-    let page = PageParams {
-        limit: query.limit,
-        cursor: query.cursor.clone(),
-    };
-    let limit = page.limit()?;
-    // Past every sequence number: an empty page, as for an id after the last one in other lists.
-    let after = page.after()?.map(|id| i32::try_from(id.as_u128()).unwrap_or(i32::MAX));
+    let (after, limit) = query.position()?;
     let scope = principal.scope(state.db.reader());
     let (rows, has_more) =
         hris_syncs::changes(&scope, connection_id, sync_id, query.kind.as_deref(), after, limit).await?;
+    Ok(HttpResponse::Ok().json(changes_page(rows, has_more)))
+}
+
+impl ChangesQuery {
+    /// The sequence number after which the page starts, and its size. The cursor is the same opaque one as every
+    /// other list's (16 bytes, base64url), carrying the last sequence number seen; one past every sequence number
+    /// gives an empty page, as an id after the last one does in other lists.
+    pub fn position(&self) -> ApiResult<(Option<i32>, u64)> {
+        let page = PageParams {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        };
+        let after = page.after()?.map(|id| i32::try_from(id.as_u128()).unwrap_or(i32::MAX));
+        Ok((after, page.limit()?))
+    }
+}
+
+/// One page of a diff (a sync's or an import's), with the cursor to the next.
+pub fn changes_page(rows: Vec<(i32, SyncChange)>, has_more: bool) -> Page<SyncChangeEntry> {
     let next_cursor = if has_more {
         rows.last()
             .map(|(seq, _)| super::extractors::encode_cursor(Uuid::from_u128(*seq as u32 as u128)))
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(Page {
+    Page {
         data: rows
             .into_iter()
             .map(|(seq, change)| SyncChangeEntry { seq, change })
             .collect(),
         has_more,
         next_cursor,
-    }))
+    }
 }

@@ -26,7 +26,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(write_learning)
         .service(get_learning)
         .service(update_learning)
-        .service(publish_learning);
+        .service(publish_learning)
+        .service(consent_to_publication)
+        .service(decline_publication);
 }
 
 /// List a pair's notes
@@ -324,9 +326,12 @@ async fn update_learning(
     .await
 }
 
-/// Publish a learning as a story
+/// Ask to publish a learning as a story
 ///
-/// The author publishes it, with a title, to the programme's stories. Emits `learning.published`.
+/// The author (mentor or mentee) asks, with a title, to publish it to the programme's stories. A story tells what
+/// the pair discussed in confidence, so it is published only once the other side consents
+/// (`POST /v1/learnings/{id}/consent`); until then `story_title` is set, `publication_consents` holds the author's
+/// side and `published` is false. Emits `learning.publication_requested`; 409 `consent_awaited` when already asked.
 #[utoipa::path(
     operation_id = "publish_learning",
     tag = "Notes and learnings",
@@ -336,7 +341,7 @@ async fn update_learning(
     ),
     request_body = PublishLearning,
     responses(
-        (status = 200, description = "The published learning", body = Learning, headers(("ETag" = String))),
+        (status = 200, description = "The learning, awaiting the other side's consent", body = Learning, headers(("ETag" = String))),
         BodyErrors, ConflictErrors, NotFoundError, AuthErrors,
     ),
     security(("bearer" = []))
@@ -360,6 +365,77 @@ async fn publish_learning(
         StatusCode::OK,
         async |scope| {
             let l = journal::publish(scope, actor, id, cmd).await?;
+            Ok(Written::new(l.clone(), l.etag()))
+        },
+    )
+    .await
+}
+
+/// Consent to publishing a learning
+///
+/// The other side of the pair (not the author) agrees to the author's request: the learning becomes a programme
+/// story. Emits `learning.published`. 409 `publication_not_requested` when nobody asked, `already_published`.
+#[utoipa::path(
+    operation_id = "consent_to_learning_publication",
+    tag = "Notes and learnings",
+    params(("id" = Uuid, Path, description = "The learning's id")),
+    responses(
+        (status = 200, description = "The published learning", body = Learning, headers(("ETag" = String))),
+        ConflictErrors, NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/learnings/{id}/consent")]
+async fn consent_to_publication(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    answer_publication(&req, &state, &principal, id.into_inner(), true).await
+}
+
+/// Decline publishing a learning
+///
+/// The other side of the pair declines the author's request: the learning stays the pair's (`story_title` cleared)
+/// and the author may ask again. Emits `learning.publication_declined`.
+#[utoipa::path(
+    operation_id = "decline_learning_publication",
+    tag = "Notes and learnings",
+    params(("id" = Uuid, Path, description = "The learning's id")),
+    responses(
+        (status = 200, description = "The learning, unpublished", body = Learning, headers(("ETag" = String))),
+        ConflictErrors, NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/learnings/{id}/decline")]
+async fn decline_publication(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    answer_publication(&req, &state, &principal, id.into_inner(), false).await
+}
+
+async fn answer_publication(
+    req: &HttpRequest,
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    consent: bool,
+) -> ApiResult<HttpResponse> {
+    let actor = principal.actor();
+    transact(
+        req,
+        state,
+        principal,
+        &IdempotencyKey(None),
+        &[],
+        StatusCode::OK,
+        async |scope| {
+            let l = journal::answer_publication(scope, actor, id, consent).await?;
             Ok(Written::new(l.clone(), l.etag()))
         },
     )

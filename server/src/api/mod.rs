@@ -2,6 +2,7 @@
 //! assembly of the actix-web app from them.
 
 pub mod audit;
+pub mod calendar;
 pub mod enrolments;
 pub mod events;
 pub mod extractors;
@@ -11,9 +12,11 @@ pub mod idempotency;
 pub mod identity_provider;
 pub mod journal;
 pub mod matching;
+pub mod me;
 pub mod oauth;
 pub mod outcomes;
 pub mod pairs;
+pub mod participant_imports;
 pub mod participants;
 pub mod plugins;
 pub mod privacy;
@@ -111,6 +114,7 @@ own identity provider with `PUT /v1/identity-provider` so its tokens act as your
     modifiers(&SecuritySchemes, &EventCatalogue),
     tags(
         (name = "Authentication", description = "Tokens: client credentials, participant tokens, the server's keys"),
+        (name = "Me", description = "A participant's own view across programmes: profile, pairs, sessions, survey requests, enrolments"),
         (name = "Participants", description = "The organisation's employee directory"),
         (name = "Programmes", description = "Reverse-mentoring programmes, their state machine and their health"),
         (name = "Enrolments", description = "Participants joining a programme as mentor (junior) or mentee (senior)"),
@@ -176,7 +180,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.configure(health::routes).service(
         utoipa_actix_web::scope("/v1")
             .configure(oauth::routes)
+            .configure(me::routes)
+            .configure(calendar::routes)
             .configure(participants::routes)
+            .configure(participant_imports::routes)
             .configure(programmes::routes)
             .configure(outcomes::routes)
             .configure(report::routes)
@@ -394,9 +401,15 @@ fn refine_for_generators(spec: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
-    // The token endpoint takes client credentials in its body: no bearer token.
+    // The token endpoint takes client credentials in its body, a calendar feed its secret in the address: no
+    // bearer token.
     if let Some(item) = spec.paths.paths.get_mut("/v1/oauth/token")
         && let Some(operation) = item.post.as_mut()
+    {
+        operation.security = Some(Vec::new());
+    }
+    if let Some(item) = spec.paths.paths.get_mut("/v1/calendar-feeds/{secret}")
+        && let Some(operation) = item.get.as_mut()
     {
         operation.security = Some(Vec::new());
     }

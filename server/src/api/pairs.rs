@@ -62,6 +62,7 @@ async fn list(
         state: filters.state,
         participant_id: filters.participant_id,
         at_risk: filters.at_risk,
+        programme_ids: None,
     };
     let scope = principal.scope(state.db.reader());
     let (rows, has_more) = pairs::list(

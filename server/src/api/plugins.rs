@@ -55,7 +55,7 @@ pub struct ManifestQuery {
 }
 
 /// Reads the body up to `limit` bytes (a 413 beyond).
-async fn read_limited(mut payload: web::Payload, limit: usize) -> ApiResult<Vec<u8>> {
+pub(super) async fn read_limited(mut payload: web::Payload, limit: usize) -> ApiResult<Vec<u8>> {
     let mut bytes = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ApiError::BadRequest {

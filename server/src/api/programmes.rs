@@ -16,11 +16,12 @@ use super::{AppState, respond};
 use crate::auth::Principal;
 use crate::domain::journal::{self, Story};
 use crate::domain::metrics::{self, ProgrammeMetrics};
-use crate::domain::programmes::{self, CreateProgramme, Programme, ProgrammeState, UpdateProgramme};
+use crate::domain::programmes::{self, CloneProgramme, CreateProgramme, Programme, ProgrammeState, UpdateProgramme};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list)
         .service(create)
+        .service(clone_programme)
         .service(get_one)
         .service(update)
         .service(transition)
@@ -34,6 +35,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub struct ProgrammeFilters {
     /// Only programmes in this state.
     state: Option<ProgrammeState>,
+    /// Only templates (`true`) or only programmes to run (`false`).
+    template: Option<bool>,
 }
 
 /// List programmes
@@ -60,8 +63,15 @@ async fn list(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     let scope = principal.scope(state.db.reader());
-    let (rows, has_more) =
-        programmes::list(&scope, principal.actor(), filters.state, page.after()?, page.limit()?).await?;
+    let (rows, has_more) = programmes::list(
+        &scope,
+        principal.actor(),
+        filters.state,
+        filters.template,
+        page.after()?,
+        page.limit()?,
+    )
+    .await?;
     respond::hashed(&req, &Page::new(rows, has_more, |p| p.id))
 }
 
@@ -102,6 +112,53 @@ async fn create(
             if let Some(opt_in) = &p.matching.special_category {
                 super::state_purpose(&req, opt_in.audit_purpose());
             }
+            let location = format!("/v1/programmes/{}", p.id);
+            Ok(Written::new(p.clone(), p.etag()).at(location))
+        },
+    )
+    .await
+}
+
+/// Clone a programme
+///
+/// A new `draft` programme with the source's description, goals, topics, ground rules, matching settings (and policy
+/// plugin), risk settings, survey scorer and surveys — and nothing about people: no enrolments, pairs or sessions.
+/// The body names it and gives its dates. Clone a template (`"template": true`) or last year's programme. Admins and
+/// the source's managers (a manager becomes the clone's manager). Emits `programme.created` and a `survey.created`
+/// per survey copied.
+#[utoipa::path(
+    operation_id = "clone_programme",
+    tag = "Programmes",
+    request_body = CloneProgramme,
+    params(
+        ("id" = Uuid, Path, description = "The programme to clone"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response instead of cloning twice (kept 24 h)"),
+    ),
+    responses(
+        (status = 201, description = "Created", body = Programme, headers(("ETag" = String), ("Location" = String))),
+        BodyErrors, IdempotencyErrors, NotFoundError, AuthErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/programmes/{id}/clone")]
+async fn clone_programme(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    key: IdempotencyKey,
+    body: Json<CloneProgramme>,
+) -> ApiResult<HttpResponse> {
+    let (actor, id, cmd) = (principal.actor(), id.into_inner(), body.value);
+    transact(
+        &req,
+        &state,
+        &principal,
+        &key,
+        &body.raw,
+        StatusCode::CREATED,
+        async |scope| {
+            let p = programmes::clone_programme(scope, actor, id, cmd).await?;
             let location = format!("/v1/programmes/{}", p.id);
             Ok(Written::new(p.clone(), p.etag()).at(location))
         },

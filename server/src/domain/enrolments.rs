@@ -182,7 +182,9 @@ pub async fn list<C: ConnectionTrait>(
         filter.participant_id = Some(p);
     }
     let (rows, has_more) = super::page(
-        scope.list_enrolments(programme_id, &filter, after, limit + 1).await?,
+        scope
+            .list_enrolments(Some(programme_id), &filter, after, limit + 1)
+            .await?,
         limit,
     );
     Ok((rows, has_more))

@@ -83,6 +83,10 @@ pub enum SyncChange {
         email: Option<String>,
         skipped: bool,
         errors: Vec<FieldError>,
+        /// The record's line in an imported file (1 is the first line; a CSV's header is line 1). Absent for a
+        /// directory read by a connector.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<u64>,
     },
 }
 
@@ -143,17 +147,23 @@ struct Target {
     manager_id: Option<Uuid>,
 }
 
-fn error(record: &EmployeeDoc, skipped: bool, errors: Vec<FieldError>) -> SyncChange {
+fn error(record: &EmployeeDoc, line: Option<u64>, skipped: bool, errors: Vec<FieldError>) -> SyncChange {
     SyncChange::Error {
         external_id: Some(record.external_id.clone()).filter(|e| !e.trim().is_empty()),
         email: Some(record.email.clone()),
         skipped,
         errors,
+        line,
     }
 }
 
 /// The diff that brings `existing` in line with the directory's `records`.
 pub fn plan(existing: Vec<Participant>, records: Vec<EmployeeDoc>) -> Plan {
+    plan_lines(existing, records.into_iter().map(|r| (None, r)).collect())
+}
+
+/// [`plan`] for records read from a file: each error names its record's line.
+pub fn plan_lines(existing: Vec<Participant>, records: Vec<(Option<u64>, EmployeeDoc)>) -> Plan {
     let mut plan = Plan {
         records: records.len(),
         ..Plan::default()
@@ -174,12 +184,12 @@ pub fn plan(existing: Vec<Participant>, records: Vec<EmployeeDoc>) -> Plan {
     let mut emails: HashSet<String> = HashSet::new();
     let mut claimed: HashSet<usize> = HashSet::new();
     let mut targets: Vec<Target> = Vec::new();
-    let mut record_of: Vec<EmployeeDoc> = Vec::new();
-    for record in records {
+    let mut record_of: Vec<(Option<u64>, EmployeeDoc)> = Vec::new();
+    for (line, record) in records {
         let external_id = record.external_id.trim().to_string();
         if external_id.is_empty() {
             let e = FieldError::new("external_id", "required", "every record needs an external_id");
-            plan.errors.push(error(&record, true, vec![e]));
+            plan.errors.push(error(&record, line, true, vec![e]));
             continue;
         }
         if !listed.insert(external_id.clone()) {
@@ -188,7 +198,7 @@ pub fn plan(existing: Vec<Participant>, records: Vec<EmployeeDoc>) -> Plan {
                 "duplicate_external_id",
                 "the directory lists this external_id more than once; the first record was used",
             );
-            plan.errors.push(error(&record, true, vec![e]));
+            plan.errors.push(error(&record, line, true, vec![e]));
             continue;
         }
         let mut v = Violations::default();
@@ -233,7 +243,7 @@ pub fn plan(existing: Vec<Participant>, records: Vec<EmployeeDoc>) -> Plan {
             }
         }
         if !v.is_empty() {
-            plan.errors.push(error(&record, true, v.into_errors()));
+            plan.errors.push(error(&record, line, true, v.into_errors()));
             continue;
         }
         if index.is_none() && !record.active {
@@ -258,7 +268,7 @@ pub fn plan(existing: Vec<Participant>, records: Vec<EmployeeDoc>) -> Plan {
             manager_external_id: record.manager_external_id.as_deref().map(str::trim).map(str::to_string),
             manager_id: None,
         });
-        record_of.push(record);
+        record_of.push((line, record));
     }
 
     // Managers by external id, in any order of arrival: every participant the organisation will have.
@@ -359,7 +369,8 @@ pub fn plan(existing: Vec<Participant>, records: Vec<EmployeeDoc>) -> Plan {
     let mut link_errors: Vec<(usize, FieldError)> = link_errors.into_iter().collect();
     link_errors.sort_by_key(|(k, _)| *k);
     for (k, e) in link_errors {
-        plan.errors.push(error(&record_of[k], false, vec![e]));
+        let (line, record) = &record_of[k];
+        plan.errors.push(error(record, *line, false, vec![e]));
     }
 
     // The writes.

@@ -578,7 +578,7 @@ async fn execute(services: &Services, claim: &mut Claim) -> Result<(), Failure> 
             let mut applied_counts = counts.clone();
             claim
                 .save(&services.db, false, async |scope, sync| {
-                    apply(scope, page, sync, &mut applied_counts).await?;
+                    apply(scope, page, sync.id, &mut applied_counts).await?;
                     sync.counts = applied_counts.clone();
                     Ok(())
                 })
@@ -609,14 +609,14 @@ async fn execute(services: &Services, claim: &mut Claim) -> Result<(), Failure> 
     Ok(())
 }
 
-fn pairs_of(change: &SyncChange) -> u32 {
+pub(super) fn pairs_of(change: &SyncChange) -> u32 {
     match change {
         SyncChange::Deactivate { pairs_to_pause, .. } => pairs_to_pause.len() as u32,
         _ => 0,
     }
 }
 
-fn tally(counts: &mut SyncCounts, op: &Op, pairs_paused: u32) {
+pub(super) fn tally(counts: &mut SyncCounts, op: &Op, pairs_paused: u32) {
     match op.kind {
         OpKind::Create => counts.created += 1,
         OpKind::Update => {
@@ -634,11 +634,12 @@ fn tally(counts: &mut SyncCounts, op: &Op, pairs_paused: u32) {
 }
 
 /// Applies one page of the plan: participants written with their events, leavers' pairs paused, the diff entries
-/// recorded. A participant changed by someone else since the directory was compared is reported, not overwritten.
-async fn apply<C: ConnectionTrait>(
+/// recorded under `run_id` (a sync's, or an import's). A participant changed by someone else since the directory
+/// was compared is reported, not overwritten.
+pub(super) async fn apply<C: ConnectionTrait>(
     scope: &Scope<'_, C>,
     page: &[Op],
-    sync: &HrisSync,
+    run_id: Uuid,
     counts: &mut SyncCounts,
 ) -> DomainResult<()> {
     let now = store::now();
@@ -688,6 +689,7 @@ async fn apply<C: ConnectionTrait>(
                     "changed_during_sync",
                     "the participant changed while the sync ran; the next sync applies the directory again",
                 )],
+                line: None,
             });
             counts.errors += 1;
             continue;
@@ -706,7 +708,7 @@ async fn apply<C: ConnectionTrait>(
         tally(counts, op, paused);
     }
     scope
-        .insert_sync_changes(sync.id, counts.changes as i32 + 1, &entries)
+        .insert_sync_changes(run_id, counts.changes as i32 + 1, &entries)
         .await?;
     counts.changes += entries.len() as u32;
     Ok(())

@@ -119,7 +119,7 @@ pub async fn breakdown<C: ConnectionTrait>(
     let mut after = None;
     loop {
         let page = scope
-            .list_enrolments(programme.id, &Default::default(), after, 1000)
+            .list_enrolments(Some(programme.id), &Default::default(), after, 1000)
             .await?;
         for e in &page {
             let entry = roles.entry(e.participant_id).or_default();

@@ -1,6 +1,8 @@
 //! What a pair writes down. **Notes** are private to the pair: each participant reads and writes their own and may
 //! share one with the other side; admins and managers see that notes exist, never what they say. **Learnings** are
-//! what the mentee learnt and the actions they will take; the author may publish one as a programme **story**.
+//! what either side learnt and the actions they will take — reverse mentoring is a two-way street. A learning
+//! becomes a programme **story** only with both sides' consent: it tells what the pair discussed, in confidence, so
+//! the author asks (`publish`) and the other side agrees (`consent`) or declines.
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
@@ -126,10 +128,12 @@ pub struct ActionInput {
     "pair_id": "01936b2e-3333-7000-8000-000000000001",
     "programme_id": "01936b2e-1111-7000-8000-000000000001",
     "author_id": "01936b2e-8f4a-7c3d-9a1b-000000000009",
+    "author_side": "mentee",
     "text": "Our graduates expect feedback weekly, not yearly.",
     "actions": [{"id": "01936b2e-6666-7000-8000-0000000000a1", "description": "Start fortnightly 1:1s with my directs", "status": "in_progress"}],
     "published": true,
     "story_title": "What a graduate taught me about feedback",
+    "publication_consents": ["mentee", "mentor"],
     "published_at": "2027-02-01T12:00:00Z",
     "created_at": "2027-01-20T10:00:00Z",
     "updated_at": "2027-02-01T12:00:00Z"
@@ -138,12 +142,21 @@ pub struct Learning {
     pub id: Uuid,
     pub pair_id: Uuid,
     pub programme_id: Uuid,
-    /// The mentee who wrote it.
+    /// Who wrote it.
     pub author_id: Uuid,
+    /// Which side of the pair wrote it.
+    #[serde(default = "mentee_side")]
+    pub author_side: Side,
     pub text: String,
     pub actions: Vec<Action>,
+    /// A programme story: both sides consented.
     pub published: bool,
+    /// The story's title, from the author's request to publish (set while the other side's consent is awaited).
     pub story_title: Option<String>,
+    /// The sides that consented to publishing it as a story: the author's when they ask, the other side's when it
+    /// agrees. Published once both are here.
+    #[serde(default)]
+    pub publication_consents: Vec<Side>,
     pub published_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -155,6 +168,11 @@ impl Learning {
     pub fn etag(&self) -> String {
         super::etag(self.id, self.version)
     }
+}
+
+/// Learnings written before both sides could write them were the mentee's.
+fn mentee_side() -> Side {
+    Side::Mentee
 }
 
 /// The body of `POST /v1/pairs/{id}/learnings`.
@@ -191,6 +209,7 @@ pub struct PublishLearning {
     "title": "What a graduate taught me about feedback",
     "text": "Our graduates expect feedback weekly, not yearly.",
     "author_id": "01936b2e-8f4a-7c3d-9a1b-000000000009",
+    "author_side": "mentee",
     "published_at": "2027-02-01T12:00:00Z"
 }))]
 pub struct Story {
@@ -198,6 +217,8 @@ pub struct Story {
     pub title: String,
     pub text: String,
     pub author_id: Uuid,
+    /// Which side of the pair told it.
+    pub author_side: Side,
     pub published_at: DateTime<Utc>,
 }
 
@@ -355,9 +376,16 @@ pub async fn write_learning<C: ConnectionTrait>(
     cmd: WriteLearning,
 ) -> DomainResult<Learning> {
     let (pair, programme) = pairs::visible(scope, actor, pair_id).await?;
-    let author = match actor {
-        Actor::Participant(p) if pair.side_of(p) == Some(Side::Mentee) => p,
-        _ => return Err(DomainError::Forbidden("the pair's mentee records learnings".into())),
+    let (author, author_side) = match actor {
+        Actor::Participant(p) => match pair.side_of(p) {
+            Some(side) => (p, side),
+            None => return Err(DomainError::NotFound("pair")),
+        },
+        _ => {
+            return Err(DomainError::Forbidden(
+                "the pair's two participants record learnings".into(),
+            ));
+        }
     };
     programmes::ensure_not_archived(&programme)?;
     if matches!(pair.state, PairState::Proposed | PairState::Dissolved) {
@@ -379,10 +407,12 @@ pub async fn write_learning<C: ConnectionTrait>(
         pair_id,
         programme_id: programme.id,
         author_id: author,
+        author_side,
         text,
         actions,
         published: false,
         story_title: None,
+        publication_consents: Vec::new(),
         published_at: None,
         created_at: now,
         updated_at: now,
@@ -430,19 +460,92 @@ pub async fn publish<C: ConnectionTrait>(
     let title = required_text(&mut v, "title", &cmd.title, 200);
     v.into_result()?;
     if current.published {
+        return Err(already_published());
+    }
+    if current.story_title.is_some() {
         return Err(DomainError::Conflict {
-            code: "already_published",
-            message: "the learning is already published".into(),
+            code: "consent_awaited",
+            message: "publishing this learning was already asked; the other side's answer is awaited".into(),
         });
     }
     let next = Learning {
-        published: true,
         story_title: Some(title),
-        published_at: Some(store::now()),
+        publication_consents: vec![current.author_side],
         ..current.clone()
     };
     let saved = save_learning(scope, &current, next).await?;
-    events::append(scope, EventPayload::LearningPublished(saved.clone())).await?;
+    events::append(scope, EventPayload::LearningPublicationRequested(saved.clone())).await?;
+    Ok(saved)
+}
+
+fn already_published() -> DomainError {
+    DomainError::Conflict {
+        code: "already_published",
+        message: "the learning is already published".into(),
+    }
+}
+
+/// The other side of the pair answers the author's request to publish: with `consent`, the learning becomes a
+/// programme story (`learning.published`); without, the request is withdrawn
+/// (`learning.publication_declined`) and the learning stays the pair's.
+pub async fn answer_publication<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    actor: Actor,
+    id: Uuid,
+    consent: bool,
+) -> DomainResult<Learning> {
+    let learning = get_learning(scope, actor, id).await?;
+    let (pair, programme) = pairs::visible(scope, actor, learning.pair_id).await?;
+    let other_side = match learning.author_side {
+        Side::Mentor => Side::Mentee,
+        Side::Mentee => Side::Mentor,
+    };
+    match actor {
+        Actor::Participant(p) if pair.side_of(p) == Some(other_side) => {}
+        _ => {
+            return Err(DomainError::Forbidden(
+                "the other side of the pair (not the author) answers a request to publish".into(),
+            ));
+        }
+    }
+    programmes::ensure_not_archived(&programme)?;
+    let current = scope
+        .lock_learning(id)
+        .await?
+        .ok_or(DomainError::NotFound("learning"))?;
+    if current.published {
+        return Err(already_published());
+    }
+    if current.story_title.is_none() {
+        return Err(DomainError::Conflict {
+            code: "publication_not_requested",
+            message: "the author has not asked to publish this learning".into(),
+        });
+    }
+    let (next, event): (Learning, fn(Learning) -> EventPayload) = if consent {
+        let mut consents = current.publication_consents.clone();
+        consents.push(other_side);
+        (
+            Learning {
+                published: true,
+                published_at: Some(store::now()),
+                publication_consents: consents,
+                ..current.clone()
+            },
+            EventPayload::LearningPublished,
+        )
+    } else {
+        (
+            Learning {
+                story_title: None,
+                publication_consents: Vec::new(),
+                ..current.clone()
+            },
+            EventPayload::LearningPublicationDeclined,
+        )
+    };
+    let saved = save_learning(scope, &current, next).await?;
+    events::append(scope, event(saved.clone())).await?;
     Ok(saved)
 }
 
@@ -462,6 +565,7 @@ pub async fn stories<C: ConnectionTrait>(
                 title: l.story_title.unwrap_or_default(),
                 text: l.text,
                 author_id: l.author_id,
+                author_side: l.author_side,
                 published_at: l.published_at.unwrap_or(l.updated_at),
             })
             .collect(),

@@ -5,6 +5,7 @@
 //! [`Scope`]: crate::store::Scope
 
 pub mod audit;
+pub mod calendar;
 pub mod enrolments;
 pub mod hris_connections;
 pub mod hris_plan;
@@ -13,10 +14,12 @@ pub mod identity_providers;
 pub mod inclusion;
 pub mod journal;
 pub mod matching_runs;
+pub mod me;
 pub mod metrics;
 pub mod organisations;
 pub mod outcomes;
 pub mod pairs;
+pub mod participant_imports;
 pub mod participants;
 pub mod plugins;
 pub mod privacy;

@@ -293,11 +293,14 @@ pub struct PairTransition {
     pub reason: Option<String>,
 }
 
+#[derive(Default)]
 pub struct PairFilter {
     pub state: Option<PairState>,
     /// Pairs in which this participant is the mentor or the mentee.
     pub participant_id: Option<Uuid>,
     pub at_risk: Option<bool>,
+    /// Only pairs of these programmes (a manager's, across programmes).
+    pub programme_ids: Option<Vec<Uuid>>,
 }
 
 /// The pair and its programme, if the actor may see them: admins, the programme's managers, and the pair's two
@@ -363,7 +366,9 @@ pub async fn list<C: ConnectionTrait>(
     let now = store::now();
     let risk = risk_window(&programme, now);
     let (rows, has_more) = super::page(
-        scope.list_pairs(programme_id, &filter, &risk, after, limit + 1).await?,
+        scope
+            .list_pairs(Some(programme_id), &filter, Some(&risk), after, limit + 1)
+            .await?,
         limit,
     );
     Ok((rows.into_iter().map(|p| p.derive(&programme, now)).collect(), has_more))
@@ -789,11 +794,26 @@ pub async fn active_pairs_of<C: ConnectionTrait>(
 
 /// Pauses the active pairs of a participant who left the organisation or was deactivated (reason
 /// `participant_left`): with one side gone the pair cannot meet, but it is not ended — it resumes once they are
-/// reactivated. Their proposed pairs stay proposed and cannot start meanwhile.
+/// reactivated. Their pairs that had not started (proposed) are withdrawn — dissolved with the same reason, each
+/// with its `pair.dissolved` event — so the other side is free to be paired again. Answers the paused pairs.
 pub async fn pause_for_leaver<C: ConnectionTrait>(
     scope: &Scope<'_, C>,
     participant_id: Uuid,
 ) -> DomainResult<Vec<Uuid>> {
+    for pair in scope.pairs_of_participant(participant_id, PairState::Proposed).await? {
+        let Some(programme) = scope.programme(pair.programme_id).await? else {
+            continue;
+        };
+        let pair = pair.derive(&programme, store::now());
+        move_to(
+            scope,
+            &programme,
+            pair,
+            PairState::Dissolved,
+            Some(PARTICIPANT_LEFT.into()),
+        )
+        .await?;
+    }
     let mut paused = Vec::new();
     for pair in scope.pairs_of_participant(participant_id, PairState::Active).await? {
         let Some(programme) = scope.programme(pair.programme_id).await? else {

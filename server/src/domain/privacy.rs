@@ -90,6 +90,12 @@ pub const REGISTER: &[Holding] = &[
         true,
     ),
     holding(
+        "calendar_feeds",
+        "the SHA-256 of the person's calendar-feed secret (the address their calendar app reads)",
+        OnErasure::Delete,
+        false,
+    ),
+    holding(
         "survey_requests",
         "which surveys the person was asked (ids only)",
         OnErasure::Nothing,
@@ -140,6 +146,12 @@ pub const REGISTER: &[Holding] = &[
     holding(
         "hris_syncs",
         "a sync's report, which lists records in error",
+        OnErasure::Redact,
+        false,
+    ),
+    holding(
+        "participant_imports",
+        "an import's report, which lists records in error (emails, external ids)",
         OnErasure::Redact,
         false,
     ),
@@ -473,6 +485,11 @@ pub async fn erase<C: ConnectionTrait>(
         scope.clear_answer_texts_of(id).await?,
     );
     count(&mut report.deleted, "programme_managers", scope.drop_manager(id).await?);
+    count(
+        &mut report.deleted,
+        "calendar_feeds",
+        scope.delete_calendar_feed(id).await?,
+    );
 
     // Documents that stay, redacted in place.
     let mut session_needles: Vec<String> = subject.pair_ids.iter().map(Uuid::to_string).collect();
@@ -482,6 +499,7 @@ pub async fn erase<C: ConnectionTrait>(
         ("sessions", &session_needles),
         ("matching_runs", &needles),
         ("hris_syncs", &needles),
+        ("participant_imports", &needles),
         ("events", &session_needles),
     ] {
         let mut touched = 0;

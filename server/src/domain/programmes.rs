@@ -338,6 +338,10 @@ pub struct Programme {
     #[serde(default = "builtin")]
     #[schema(example = "builtin")]
     pub survey_scorer: String,
+    /// A template to clone programmes from (`POST /v1/programmes/{id}/clone`): it stays a `draft` (it can only be
+    /// archived), so nobody enrols in it.
+    #[serde(default)]
+    pub template: bool,
     pub state: ProgrammeState,
     /// The states `POST /transitions` accepts from here.
     #[serde(default)]
@@ -355,7 +359,13 @@ impl Programme {
 
     /// Fills the derived fields after a load or a change.
     pub fn derive(mut self) -> Programme {
-        self.allowed_transitions = self.state.next().to_vec();
+        self.allowed_transitions = self
+            .state
+            .next()
+            .iter()
+            .copied()
+            .filter(|to| !self.template || *to == ProgrammeState::Archived)
+            .collect();
         self
     }
 
@@ -394,6 +404,9 @@ pub struct CreateProgramme {
     pub risk: Option<RiskSettings>,
     /// `builtin` (default) or a survey-scorer plugin release as `name@version`.
     pub survey_scorer: Option<String>,
+    /// Create it as a template to clone programmes from.
+    #[serde(default)]
+    pub template: bool,
 }
 
 /// The body of `PATCH /v1/programmes/{id}`: absent fields stay; the nested objects (`ground_rules`, `matching`,
@@ -423,6 +436,28 @@ pub struct UpdateProgramme {
     #[schema(value_type = Option<RiskSettings>)]
     pub risk: Option<serde_json::Value>,
     pub survey_scorer: Option<String>,
+    /// Mark a `draft` programme as a template (or no longer one).
+    pub template: Option<bool>,
+}
+
+/// The body of `POST /v1/programmes/{id}/clone`: the new programme's name and dates. Everything else that shapes a
+/// programme comes from the source — description, goals, topics, ground rules, matching settings and policy plugin,
+/// risk settings, survey scorer, surveys and pulses — and nothing about people: no enrolments, pairs or sessions.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Digital fluency 2028", "starts_on": "2028-01-10", "ends_on": "2028-06-30"}))]
+pub struct CloneProgramme {
+    pub name: String,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    /// Replaces the source's description when given.
+    pub description: Option<String>,
+    /// Admins only: the new programme's managers (default none). A manager who clones becomes the clone's manager.
+    #[serde(default)]
+    pub managers: Vec<Uuid>,
+    /// Make the clone a template too (default: a programme to run).
+    #[serde(default)]
+    pub template: bool,
 }
 
 /// The programme if the actor may see it: admins all, managers theirs, participants the ones open for enrolment and
@@ -514,10 +549,14 @@ pub async fn list<C: ConnectionTrait>(
     scope: &Scope<'_, C>,
     actor: Actor,
     state: Option<ProgrammeState>,
+    template: Option<bool>,
     after: Option<Uuid>,
     limit: u64,
 ) -> DomainResult<(Vec<Programme>, bool)> {
-    let (rows, has_more) = super::page(scope.list_programmes(actor, state, after, limit + 1).await?, limit);
+    let (rows, has_more) = super::page(
+        scope.list_programmes(actor, state, template, after, limit + 1).await?,
+        limit,
+    );
     Ok((rows, has_more))
 }
 
@@ -538,6 +577,7 @@ pub async fn create<C: ConnectionTrait>(scope: &Scope<'_, C>, cmd: CreateProgram
         matching: cmd.matching.unwrap_or_default(),
         risk: cmd.risk.unwrap_or_default(),
         survey_scorer: cmd.survey_scorer.unwrap_or_else(builtin),
+        template: cmd.template,
         state: ProgrammeState::Draft,
         allowed_transitions: Vec::new(),
         created_at: now,
@@ -552,6 +592,61 @@ pub async fn create<C: ConnectionTrait>(scope: &Scope<'_, C>, cmd: CreateProgram
     let programme = programme.derive();
     scope.insert_programme(&programme).await?;
     events::append(scope, EventPayload::ProgrammeCreated(programme.clone())).await?;
+    Ok(programme)
+}
+
+/// A new `draft` programme shaped like `id` (see [`CloneProgramme`]), with copies of its surveys; emits
+/// `programme.created` and a `survey.created` per survey. Admins and the source's managers clone.
+pub async fn clone_programme<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    actor: Actor,
+    id: Uuid,
+    cmd: CloneProgramme,
+) -> DomainResult<Programme> {
+    let source = managed(scope, actor, id).await?;
+    let managers = match actor {
+        Actor::Manager(me) if cmd.managers.is_empty() => vec![me],
+        Actor::Manager(_) => {
+            return Err(DomainError::Forbidden(
+                "only the organisation's admins may name a programme's managers".into(),
+            ));
+        }
+        _ => cmd.managers,
+    };
+    let surveys = scope.list_surveys(source.id, None, 10_000).await?;
+    let programme = create(
+        scope,
+        CreateProgramme {
+            name: cmd.name,
+            description: cmd.description.or(source.description),
+            goals: source.goals,
+            topics: source.topics,
+            ground_rules: Some(source.ground_rules),
+            starts_on: cmd.starts_on,
+            ends_on: cmd.ends_on,
+            managers,
+            matching: Some(source.matching),
+            risk: Some(source.risk),
+            survey_scorer: Some(source.survey_scorer),
+            template: cmd.template,
+        },
+    )
+    .await?;
+    let now = store::now();
+    for survey in surveys {
+        super::surveys::insert(
+            scope,
+            super::surveys::Survey {
+                id: store::new_id(),
+                programme_id: programme.id,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+                ..survey
+            },
+        )
+        .await?;
+    }
     Ok(programme)
 }
 
@@ -609,6 +704,16 @@ pub async fn update<C: ConnectionTrait>(
     if let Some(scorer) = cmd.survey_scorer {
         next.survey_scorer = scorer;
     }
+    if let Some(template) = cmd.template {
+        if template && current.state != ProgrammeState::Draft {
+            v.add(
+                "template",
+                "not_draft",
+                "only a draft programme can be a template (nobody has enrolled in it)",
+            );
+        }
+        next.template = template;
+    }
     check_settings(&mut v, &next);
     check_plugins(scope, &mut v, &next, Some(&current)).await?;
     if let Some(managers) = cmd.managers {
@@ -648,6 +753,12 @@ pub async fn transition<C: ConnectionTrait>(
 ) -> DomainResult<Programme> {
     let current = locked_managed(scope, actor, id).await?;
     super::check_if_match(&current.etag(), if_match)?;
+    if current.template && to != ProgrammeState::Archived {
+        return Err(DomainError::Conflict {
+            code: "programme_is_template",
+            message: "a template stays a draft: clone it (POST /v1/programmes/{id}/clone) to run a programme".into(),
+        });
+    }
     if !current.state.next().contains(&to) {
         return Err(DomainError::IllegalTransition {
             resource: "programme",

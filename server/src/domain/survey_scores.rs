@@ -3,8 +3,10 @@
 //! computes them on the blocking pool, records the invocation, and stores the scores — or the failure, visible on
 //! the scores and in the plugin's invocations, while the responses stay stored. A change of scorer (another release
 //! named by the programme, or the release's configuration) marks them stale again; a failure is retried every few
-//! minutes, and at once when anything changes.
+//! minutes, and at once when anything changes. A `follow_up` survey's scorer also sees each respondent's `baseline`
+//! answers, as `baseline.<question id>` (see [`add_baselines`]).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -15,12 +17,12 @@ use uuid::Uuid;
 
 use super::plugins::{self, BUILTIN, PluginState, Purpose};
 use super::programmes::Programme;
-use super::surveys::{QuestionKind, Score, Survey};
+use super::surveys::{Measure, QuestionKind, Score, Survey};
 use super::{DomainError, DomainResult};
 use crate::config::Config;
 use crate::plugins::Host;
 use crate::plugins::run::{self, Input};
-use crate::plugins::scorer::{QuestionDoc, QuestionKindDoc, ScorerInput, ScorerOutput};
+use crate::plugins::scorer::{AnswerDoc, QuestionDoc, QuestionKindDoc, ResponseDoc, ScorerInput, ScorerOutput};
 use crate::store::{self, Db, Scope};
 
 /// Where a survey's plugin scores stand.
@@ -70,6 +72,18 @@ pub async fn on_response<C: ConnectionTrait>(
         && programme.survey_scorer != BUILTIN
     {
         scope.mark_scores_stale(survey_id, programme_id).await?;
+        // A baseline answer is part of the follow-up surveys' input too.
+        if scope
+            .survey(survey_id)
+            .await?
+            .is_some_and(|s| s.measure == Some(Measure::Baseline))
+        {
+            for survey in scope.list_surveys(programme_id, None, 10_000).await? {
+                if survey.measure == Some(Measure::FollowUp) {
+                    scope.mark_scores_stale(survey.id, programme_id).await?;
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -193,7 +207,11 @@ async fn compute(
         return Ok(());
     };
     let reference = programme.survey_scorer.clone();
-    let responses = reader.survey_responses(survey_id).await?;
+    let mut responses = reader.survey_responses(survey_id).await?;
+    let mut questions = survey_questions(&survey);
+    if survey.measure == Some(Measure::FollowUp) {
+        add_baselines(&reader, programme_id, &mut questions, &mut responses).await?;
+    }
     let count = responses.len() as i64;
     let finish = async |failed: bool, scores: Option<serde_json::Value>, error: Option<String>, plugin| {
         let txn = db.begin().await?;
@@ -220,10 +238,7 @@ async fn compute(
     };
     let limits = plugins::effective_limits(&reader, config, &plugin).await?;
     let component = plugins::loaded(&reader, host, &plugin).await?;
-    let input = Input::Scorer(ScorerInput {
-        questions: survey_questions(&survey),
-        responses,
-    });
+    let input = Input::Scorer(ScorerInput { questions, responses });
     let (host, plugin_config, name) = (host.clone(), plugin.config.to_string(), reference.clone());
     let network = crate::plugins::Network {
         allowed_hosts: Vec::new(),
@@ -257,4 +272,73 @@ async fn compute(
 
 fn survey_questions(survey: &Survey) -> Vec<QuestionDoc> {
     survey.questions.iter().map(question_doc).collect()
+}
+
+/// The prefix of a baseline question's id, and of its answers' ids, in a follow-up survey's scorer input. Survey
+/// question ids cannot hold a `.`, so these never collide with the survey's own.
+pub const BASELINE_PREFIX: &str = "baseline.";
+
+/// Gives a follow-up survey's scorer the pairs of answers: the programme's baseline questions join `questions` as
+/// `baseline.<id>`, and each follow-up response carries its respondent's baseline answers under those ids (their
+/// first answer to each, as the change report pairs them) — the WIT contract unchanged, so every scorer written
+/// against it still runs.
+async fn add_baselines<C: ConnectionTrait>(
+    scope: &Scope<'_, C>,
+    programme_id: Uuid,
+    questions: &mut Vec<QuestionDoc>,
+    responses: &mut [ResponseDoc],
+) -> DomainResult<()> {
+    let baselines: Vec<Survey> = scope
+        .list_surveys(programme_id, None, 10_000)
+        .await?
+        .into_iter()
+        .filter(|s| s.measure == Some(Measure::Baseline))
+        .collect();
+    let mut asked = HashSet::new();
+    for q in baselines.iter().flat_map(|s| s.questions.iter()) {
+        if asked.insert(q.id.clone()) {
+            let mut doc = question_doc(q);
+            doc.id = format!("{BASELINE_PREFIX}{}", q.id);
+            questions.push(doc);
+        }
+    }
+    let mut baseline_responses = Vec::new();
+    for survey in &baselines {
+        baseline_responses.extend(scope.survey_responses(survey.id).await?);
+    }
+    let request_id = |r: &ResponseDoc| r.request_id.parse::<Uuid>().ok();
+    let respondents = scope
+        .respondents(responses.iter().chain(&baseline_responses).filter_map(request_id))
+        .await?;
+    // participant → question → (when, the answer): the first baseline answer to each question.
+    let mut first: HashMap<Uuid, HashMap<String, (DateTime<Utc>, AnswerDoc)>> = HashMap::new();
+    for response in &baseline_responses {
+        let Some(&(participant, at)) = request_id(response).and_then(|id| respondents.get(&id)) else {
+            continue;
+        };
+        let answers = first.entry(participant).or_default();
+        for answer in &response.answers {
+            let slot = answers.entry(answer.question_id.clone());
+            let earlier = match &slot {
+                std::collections::hash_map::Entry::Occupied(o) => at < o.get().0,
+                std::collections::hash_map::Entry::Vacant(_) => true,
+            };
+            if earlier {
+                let mut answer = answer.clone();
+                answer.question_id = format!("{BASELINE_PREFIX}{}", answer.question_id);
+                slot.insert_entry((at, answer));
+            }
+        }
+    }
+    for response in responses.iter_mut() {
+        let Some((participant, _)) = request_id(response).and_then(|id| respondents.get(&id)) else {
+            continue;
+        };
+        if let Some(answers) = first.get(participant) {
+            let mut baseline: Vec<AnswerDoc> = answers.values().map(|(_, a)| a.clone()).collect();
+            baseline.sort_by(|a, b| a.question_id.cmp(&b.question_id));
+            response.answers.extend(baseline);
+        }
+    }
+    Ok(())
 }

@@ -66,9 +66,16 @@ pub async fn emit_due(db: &Db, leads: Leads, now: DateTime<Utc>) -> StoreResult<
             state: Some(PairState::Active),
             participant_id: None,
             at_risk: Some(true),
+            programme_ids: None,
         };
         let at_risk = scope
-            .list_pairs(programme.id, &filter, &risk_window(&programme, now), None, 100_000)
+            .list_pairs(
+                Some(programme.id),
+                &filter,
+                Some(&risk_window(&programme, now)),
+                None,
+                100_000,
+            )
             .await?;
         for pair in &at_risk {
             if scope.claim_notice(PAIR_AT_RISK, pair.id, "at_risk").await? {

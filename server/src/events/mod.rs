@@ -16,6 +16,7 @@ use crate::domain::identity_providers::IdentityProvider;
 use crate::domain::journal::{Learning, Note};
 use crate::domain::matching_runs::MatchingRun;
 use crate::domain::pairs::Pair;
+use crate::domain::participant_imports::ParticipantImport;
 use crate::domain::participants::Participant;
 use crate::domain::plugins::{Plugin, PluginLimitsView};
 use crate::domain::privacy::ErasureNotice;
@@ -111,9 +112,14 @@ catalogue! {
     NoteCreated(Note) => "note.created", "Note", "A pair member wrote a note (the event never carries the text).";
     NoteUpdated(Note) => "note.updated", "Note", "A note changed or was shared (the event never carries the text).";
     NoteDeleted(Note) => "note.deleted", "Note", "A note was deleted (the event never carries the text).";
-    LearningCreated(Learning) => "learning.created", "Learning", "A mentee recorded a learning and its actions.";
+    LearningCreated(Learning) => "learning.created", "Learning", "A mentor or mentee recorded a learning and its actions.";
     LearningUpdated(Learning) => "learning.updated", "Learning", "A learning or the status of its actions changed.";
-    LearningPublished(Learning) => "learning.published", "Learning", "A learning was published as a programme story.";
+    LearningPublicationRequested(Learning) => "learning.publication_requested", "Learning",
+        "A learning's author asked to publish it as a story; the other side's consent is awaited.";
+    LearningPublicationDeclined(Learning) => "learning.publication_declined", "Learning",
+        "The other side declined to publish a learning as a story; it stays the pair's.";
+    LearningPublished(Learning) => "learning.published", "Learning",
+        "A learning was published as a programme story, with both sides' consent.";
     SurveyCreated(Survey) => "survey.created", "Survey", "A survey was added to a programme.";
     SurveyUpdated(Survey) => "survey.updated", "Survey", "A survey's title or active flag changed.";
     SurveyRequested(SurveyRequest) => "survey.requested", "SurveyRequest",
@@ -139,6 +145,8 @@ catalogue! {
     HrisConnectionUpdated(HrisConnection) => "hris_connection.updated", "HrisConnection",
         "An HRIS connection's connector, configuration, secrets (names only), schedule or state changed.";
     HrisConnectionDeleted(HrisConnection) => "hris_connection.deleted", "HrisConnection", "An HRIS connection was deleted.";
+    ParticipantImportCompleted(ParticipantImport) => "participant_import.completed", "ParticipantImport",
+        "A participant import finished: `data.counts` says what it created, updated and deactivated (in a dry run: would).";
     HrisSyncCompleted(HrisSync) => "hris.sync_completed", "HrisSync",
         "An HRIS sync finished: `data.counts` says what it created, updated and deactivated (in a dry run: would).";
     HrisSyncFailed(HrisSync) => "hris.sync_failed", "HrisSync",

@@ -45,6 +45,7 @@ pub fn synthetic(n: usize) -> Inputs {
         matching: MatchingSettings::default(),
         risk: RiskSettings::default(),
         survey_scorer: "builtin".into(),
+        template: false,
         state: ProgrammeState::Matching,
         allowed_transitions: vec![],
         created_at: now,

@@ -39,6 +39,7 @@ versioned!(
     crate::domain::webhook_endpoints::WebhookEndpoint,
     crate::domain::hris_connections::HrisConnection,
     crate::domain::hris_syncs::HrisSync,
+    crate::domain::participant_imports::ParticipantImport,
 );
 
 /// The resource from its document and its version column.

@@ -174,7 +174,7 @@ macro_rules! document_entity {
     };
 }
 
-document_entity!(programme, "programmes", { state: String, name: String });
+document_entity!(programme, "programmes", { state: String, name: String, template: bool });
 document_entity!(enrolment, "enrolments", {
     programme_id: Uuid, participant_id: Uuid, role: String, state: String, capacity: i32,
 });
@@ -193,6 +193,7 @@ document_entity!(learning, "learnings", {
 document_entity!(survey, "surveys", { programme_id: Uuid, milestone: String, active: bool });
 document_entity!(matching_run, "matching_runs", { programme_id: Uuid, state: String });
 document_entity!(hris_connection, "hris_connections", { secrets: Option<String> });
+document_entity!(participant_import, "participant_imports", { state: String });
 document_entity!(hris_sync, "hris_syncs", {
     connection_id: Uuid, state: String, scheduled_for: Option<DateTimeUtc>, lease_until: Option<DateTimeUtc>,
 });
@@ -229,6 +230,25 @@ pub mod programme_manager {
         pub programme_id: Uuid,
         #[sea_orm(primary_key, auto_increment = false)]
         pub participant_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod calendar_feed {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "calendar_feeds")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub participant_id: Uuid,
+        pub organisation_id: Uuid,
+        pub secret_hash: String,
+        pub created_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

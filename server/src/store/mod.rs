@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod calendar;
 mod documents;
 mod entities;
 pub mod events;
@@ -17,6 +18,7 @@ pub mod matching_runs;
 pub mod organisations;
 pub mod outcomes;
 pub mod pairs;
+pub mod participant_imports;
 pub mod participants;
 pub mod plugins;
 pub mod privacy;

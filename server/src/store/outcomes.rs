@@ -88,6 +88,20 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         Ok(out)
     }
 
+    /// Who answered each of the answered requests among `ids`, and when: how a scorer's follow-up responses find
+    /// the same people's baseline answers.
+    pub async fn respondents(
+        &self,
+        ids: impl Iterator<Item = Uuid>,
+    ) -> StoreResult<HashMap<Uuid, (Uuid, DateTime<Utc>)>> {
+        Ok(self
+            .answered_requests(ids)
+            .await?
+            .into_iter()
+            .map(|(id, a)| (id, (a.participant_id, a.at)))
+            .collect())
+    }
+
     /// Everyone in the directory who has not been erased.
     pub async fn directory(&self) -> StoreResult<Vec<DirectoryEntry>> {
         type Row = (Uuid, Option<String>, i32, DateTime<Utc>, Option<DateTime<Utc>>);

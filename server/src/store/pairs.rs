@@ -1,5 +1,6 @@
 //! Pair and session rows, scoped to one organisation.
 
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -98,27 +99,33 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         find_by_id!(pair, self, id, true).map(pair_from).transpose()
     }
 
+    /// One page of a programme's pairs; with `programme_id` `None`, of every programme. The at-risk filter applies
+    /// only with the programme's risk window (across programmes each judges risk by its own settings).
     pub async fn list_pairs(
         &self,
-        programme_id: Uuid,
+        programme_id: Option<Uuid>,
         filter: &PairFilter,
-        risk: &RiskWindow,
+        risk: Option<&RiskWindow>,
         after: Option<Uuid>,
         limit: u64,
     ) -> StoreResult<Vec<Pair>> {
-        let mut query = pair::Entity::find()
-            .filter(pair::Column::OrganisationId.eq(self.organisation_id))
-            .filter(pair::Column::ProgrammeId.eq(programme_id));
+        let mut query = pair::Entity::find().filter(pair::Column::OrganisationId.eq(self.organisation_id));
+        if let Some(programme_id) = programme_id {
+            query = query.filter(pair::Column::ProgrammeId.eq(programme_id));
+        }
+        if let Some(programmes) = &filter.programme_ids {
+            query = query.filter(pair::Column::ProgrammeId.is_in(programmes.iter().copied()));
+        }
         if let Some(state) = filter.state {
             query = query.filter(pair::Column::State.eq(state.as_str()));
         }
         if let Some(p) = filter.participant_id {
             query = query.filter(on_either_side(p));
         }
-        match filter.at_risk {
-            Some(true) => query = query.filter(at_risk(risk)),
-            Some(false) => query = query.filter(at_risk(risk).not()),
-            None => {}
+        match (filter.at_risk, risk) {
+            (Some(true), Some(risk)) => query = query.filter(at_risk(risk)),
+            (Some(false), Some(risk)) => query = query.filter(at_risk(risk).not()),
+            _ => {}
         }
         if let Some(after) = after {
             query = query.filter(pair::Column::Id.gt(after));
@@ -241,6 +248,33 @@ impl<C: ConnectionTrait> Scope<'_, C> {
             query = query.filter(session::Column::Id.gt(after));
         }
         query
+            .order_by_asc(session::Column::Id)
+            .limit(limit)
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(session_from)
+            .collect()
+    }
+
+    /// The sessions of the given pairs starting in `[from, to)`, in start order (then creation order), at most
+    /// `limit`.
+    pub async fn sessions_between(
+        &self,
+        pair_ids: &[Uuid],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> StoreResult<Vec<Session>> {
+        if pair_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        session::Entity::find()
+            .filter(session::Column::OrganisationId.eq(self.organisation_id))
+            .filter(session::Column::PairId.is_in(pair_ids.iter().copied()))
+            .filter(session::Column::StartsAt.gte(from))
+            .filter(session::Column::StartsAt.lt(to))
+            .order_by_asc(session::Column::StartsAt)
             .order_by_asc(session::Column::Id)
             .limit(limit)
             .all(self.conn)

@@ -20,6 +20,7 @@ fn programme_row(organisation_id: Uuid, p: &Programme) -> StoreResult<programme:
         organisation_id: Set(organisation_id),
         state: Set(p.state.as_str().to_string()),
         name: Set(p.name.clone()),
+        template: Set(p.template),
         doc: Set(encode(p)?),
         version: Set(p.version),
         created_at: Set(p.created_at),
@@ -66,12 +67,16 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         &self,
         actor: Actor,
         state: Option<ProgrammeState>,
+        template: Option<bool>,
         after: Option<Uuid>,
         limit: u64,
     ) -> StoreResult<Vec<Programme>> {
         let mut query = programme::Entity::find().filter(programme::Column::OrganisationId.eq(self.organisation_id));
         if let Some(state) = state {
             query = query.filter(programme::Column::State.eq(state.as_str()));
+        }
+        if let Some(template) = template {
+            query = query.filter(programme::Column::Template.eq(template));
         }
         match actor {
             Actor::Admin => {}
@@ -137,6 +142,18 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         Ok(true)
     }
 
+    /// The programmes `manager` manages.
+    pub async fn managed_programme_ids(&self, manager: Uuid) -> StoreResult<Vec<Uuid>> {
+        Ok(programme_manager::Entity::find()
+            .select_only()
+            .column(programme_manager::Column::ProgrammeId)
+            .filter(programme_manager::Column::OrganisationId.eq(self.organisation_id))
+            .filter(programme_manager::Column::ParticipantId.eq(manager))
+            .into_tuple()
+            .all(self.conn)
+            .await?)
+    }
+
     /// Mirrors the programme's managers into their table, which lets a manager's programme list be one query.
     async fn write_managers(&self, p: &Programme) -> StoreResult<()> {
         programme_manager::Entity::delete_many()
@@ -192,16 +209,18 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         query.one(self.conn).await?.map(enrolment_from).transpose()
     }
 
+    /// One page of a programme's enrolments; with `programme_id` `None`, of every programme.
     pub async fn list_enrolments(
         &self,
-        programme_id: Uuid,
+        programme_id: Option<Uuid>,
         filter: &EnrolmentFilter,
         after: Option<Uuid>,
         limit: u64,
     ) -> StoreResult<Vec<Enrolment>> {
-        let mut query = enrolment::Entity::find()
-            .filter(enrolment::Column::OrganisationId.eq(self.organisation_id))
-            .filter(enrolment::Column::ProgrammeId.eq(programme_id));
+        let mut query = enrolment::Entity::find().filter(enrolment::Column::OrganisationId.eq(self.organisation_id));
+        if let Some(programme_id) = programme_id {
+            query = query.filter(enrolment::Column::ProgrammeId.eq(programme_id));
+        }
         if let Some(role) = filter.role {
             query = query.filter(enrolment::Column::Role.eq(role.as_str()));
         }
