@@ -778,11 +778,21 @@ async fn request_context(
         target: "upward::access",
         request_id = %request_id,
         method = %method,
-        path = %res.request().path(),
+        path = %loggable_path(res.request().path()),
         status = res.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         organisation_id = organisation.as_deref().unwrap_or("-"),
         "request"
     );
     Ok(res)
+}
+
+/// The path as the access log shows it: a calendar feed's address is its credential, so its secret is left out.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    const FEEDS: &str = "/v1/calendar-feeds/";
+    if path.starts_with(FEEDS) && path.len() > FEEDS.len() {
+        std::borrow::Cow::Owned(format!("{FEEDS}{{secret}}"))
+    } else {
+        std::borrow::Cow::Borrowed(path)
+    }
 }
