@@ -182,6 +182,16 @@ async fn an_hr_lead_imports_a_spreadsheet_after_a_dry_run(backend: Backend) {
     .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["errors"][0]["code"], "unknown_column");
+    let (status, problem) = import(
+        &app,
+        &admin,
+        "",
+        "text/csv",
+        "external_id,email,name\nE-7,nul@acme.test,N\0L\n",
+    )
+    .await;
+    assert_eq!(status, 422, "refused alike on both backends: {problem}");
+    assert_eq!(problem["errors"][0]["code"], "nul_character");
     let (status, _) = import(&app, &admin, "", "application/json", "{}").await;
     assert_eq!(status, 415);
     let person = app.person(&admin, "pat@acme.test", 3).await;

@@ -141,6 +141,14 @@ pub fn read(format: ImportFormat, body: &[u8]) -> DomainResult<Vec<Read>> {
         |code: &'static str, message: String| DomainError::Invalid(vec![FieldError::new("body", code, message)]);
     let text = std::str::from_utf8(body).map_err(|e| refuse("not_utf8", format!("the file is not UTF-8: {e}")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text); // a spreadsheet's byte-order mark
+    // Refused on both backends alike (PostgreSQL cannot store the character), before anything is planned.
+    if let Some(at) = text.find('\0') {
+        let line = text[..at].matches('\n').count() + 1;
+        return Err(refuse(
+            "nul_character",
+            format!("line {line} contains the NUL character (U+0000)"),
+        ));
+    }
     let records = match format {
         ImportFormat::Csv => read_csv(text).map_err(|(code, message)| refuse(code, message))?,
         ImportFormat::JsonLines => read_json_lines(text),
@@ -269,6 +277,19 @@ fn read_json_lines(text: &str) -> Vec<Read> {
 /// A record from its fields as text: `level` a whole number, `active` a yes/no (default yes).
 fn record(field: impl Fn(&str) -> Option<String>) -> Result<EmployeeDoc, Unreadable> {
     let mut errors = Vec::new();
+    // A JSON line can spell the NUL character as an escape; PostgreSQL cannot store it, so it is refused everywhere.
+    for name in FIELDS {
+        if field(name).is_some_and(|v| v.contains('\0')) {
+            errors.push(FieldError::new(
+                name,
+                "nul_character",
+                "contains the NUL character (U+0000)",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err((None, None, errors));
+    }
     let level = match field("level") {
         None => None,
         Some(v) => match v.parse::<i32>() {
@@ -552,6 +573,12 @@ mod tests {
         assert!(read(ImportFormat::Csv, b"email,name\nx@y.z,X\n").is_err());
         assert!(read(ImportFormat::Csv, b"external_id,email,name,salary\nE,x@y.z,X,1\n").is_err());
         assert!(read(ImportFormat::Csv, b"").is_err());
+        let nul = read(ImportFormat::Csv, b"external_id,email,name\nE-1,a@b.c,A\0\n").unwrap_err();
+        let DomainError::Invalid(errors) = nul else {
+            panic!("{nul:?}")
+        };
+        assert_eq!(errors[0].code, "nul_character");
+        assert!(errors[0].message.contains("line 2"));
     }
 
     #[test]
@@ -565,5 +592,11 @@ mod tests {
         assert_eq!(rows[0].1.as_ref().unwrap().level, Some(4));
         assert_eq!(rows[1].1.as_ref().unwrap_err().2[0].code, "malformed_json");
         assert_eq!(rows[2].1.as_ref().unwrap_err().2[0].code, "unknown_field");
+        let escaped = read(
+            ImportFormat::JsonLines,
+            br#"{"external_id": "E-1", "email": "a@b.c", "name": "A\u0000"}"#,
+        )
+        .unwrap();
+        assert_eq!(escaped[0].1.as_ref().unwrap_err().2[0].code, "nul_character");
     }
 }
