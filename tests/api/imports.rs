@@ -106,6 +106,10 @@ async fn an_hr_lead_imports_a_spreadsheet_after_a_dry_run(backend: Backend) {
         "a manager later in the file is linked"
     );
     assert_eq!(changes(&app, &admin, &dry_id, "error").await.len(), 4);
+    for kind in ["", "creates"] {
+        let path = format!("/v1/participant-imports/{dry_id}/changes?kind={kind}");
+        assert_problem(app.get(&path, &admin).await, 422, "validation_failed").await;
+    }
     assert_eq!(participant_count(&app, &admin).await, 2, "a dry run writes nothing");
 
     // Applied: the same diff, written page by page with its events.

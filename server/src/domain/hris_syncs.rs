@@ -256,15 +256,7 @@ pub async fn changes<C: ConnectionTrait>(
     limit: u64,
 ) -> DomainResult<(Vec<(i32, SyncChange)>, bool)> {
     get(scope, connection_id, id).await?;
-    if let Some(kind) = kind
-        && !["create", "update", "deactivate", "manager_link", "error"].contains(&kind)
-    {
-        return Err(DomainError::Invalid(vec![super::FieldError::new(
-            "kind",
-            "invalid_value",
-            "one of create, update, deactivate, manager_link, error",
-        )]));
-    }
+    check_change_kind(kind)?;
     Ok(super::page(
         scope.sync_changes(id, kind, after, limit + 1).await?,
         limit,
@@ -607,6 +599,20 @@ async fn execute(services: &Services, claim: &mut Claim) -> Result<(), Failure> 
         })
         .await?;
     Ok(())
+}
+
+/// A diff's `kind` filter (a sync's or an import's), when it names a kind of entry.
+pub fn check_change_kind(kind: Option<&str>) -> DomainResult<()> {
+    match kind {
+        Some(kind) if !["create", "update", "deactivate", "manager_link", "error"].contains(&kind) => {
+            Err(DomainError::Invalid(vec![super::FieldError::new(
+                "kind",
+                "invalid_value",
+                "one of create, update, deactivate, manager_link, error",
+            )]))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn pairs_of(change: &SyncChange) -> u32 {

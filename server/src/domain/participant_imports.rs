@@ -538,6 +538,7 @@ pub async fn changes<C: sea_orm::ConnectionTrait>(
     limit: u64,
 ) -> DomainResult<(Vec<(i32, SyncChange)>, bool)> {
     get(scope, id).await?;
+    hris_syncs::check_change_kind(kind)?;
     Ok(super::page(
         scope.sync_changes(id, kind, after, limit + 1).await?,
         limit,
