@@ -133,12 +133,7 @@ async fn revoke_for(state: web::Data<AppState>, principal: Principal, id: web::P
 /// An iCalendar document with a strong ETag of its bytes (calendar apps poll; a 304 saves them the body).
 fn ics(req: &HttpRequest, body: String, filename: Option<&str>) -> HttpResponse {
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(body.as_bytes())[..12]));
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if matches {
+    if super::respond::if_none_match(req, &etag) {
         return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
     }
     let mut response = HttpResponse::build(StatusCode::OK);

@@ -36,7 +36,7 @@ pub fn hashed<T: Serialize>(req: &HttpRequest, body: &T) -> Result<HttpResponse,
 }
 
 /// `If-None-Match` compares weakly (RFC 9110 §13.1.2).
-fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
+pub(super) fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
     let Some(value) = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
         return false;
     };

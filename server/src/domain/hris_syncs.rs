@@ -515,24 +515,7 @@ async fn execute(services: &Services, claim: &mut Claim) -> Result<(), Failure> 
 
     let existing = reader.all_participants().await?;
     let listed = records.len();
-    // Erased people stay erased: a record whose email or external id is on the suppression list is left out.
-    let digester = services.db.suppression_digester(&services.secrets).await?;
-    let keyed: Vec<(String, String)> = records
-        .iter()
-        .map(|r| (digester.email(&r.email), digester.external_id(&r.external_id)))
-        .collect();
-    let all: Vec<String> = keyed.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
-    let suppressed = reader.suppressed(&all).await?;
-    let before = records.len();
-    let mut keyed = keyed.into_iter();
-    let records: Vec<_> = records
-        .into_iter()
-        .filter(|_| {
-            let (email, external_id) = keyed.next().unwrap_or_default();
-            !suppressed.contains(&email) && !suppressed.contains(&external_id)
-        })
-        .collect();
-    let suppressed_records = (before - records.len()) as u32;
+    let suppressed_records = drop_suppressed(&services.db, &services.secrets, &reader, &mut records, |r| r).await?;
     let mut plan = hris_plan::plan(existing, records);
     let leavers = plan.ops.iter().filter(|o| o.kind == OpKind::Deactivate).count();
     if listed == 0 && leavers > 0 {
@@ -540,16 +523,7 @@ async fn execute(services: &Services, claim: &mut Claim) -> Result<(), Failure> 
             "the directory listed nobody; refusing to deactivate {leavers} participants"
         )));
     }
-    for op in &mut plan.ops {
-        if op.kind == OpKind::Deactivate {
-            let pairs = super::pairs::active_pairs_of(&reader, op.next.id).await?;
-            for change in &mut op.changes {
-                if let SyncChange::Deactivate { pairs_to_pause, .. } = change {
-                    *pairs_to_pause = pairs.clone();
-                }
-            }
-        }
-    }
+    note_pairs_to_pause(&reader, &mut plan).await?;
 
     let mut counts = SyncCounts {
         pages,
@@ -598,6 +572,50 @@ async fn execute(services: &Services, claim: &mut Claim) -> Result<(), Failure> 
             Ok(())
         })
         .await?;
+    Ok(())
+}
+
+/// Leaves out the records of erased people — erased people stay erased: a record whose email or external id is on
+/// the suppression list is not created again. Answers how many were left out. Each record is digested once.
+pub(super) async fn drop_suppressed<T, C: ConnectionTrait>(
+    db: &Db,
+    sealer: &SecretBox,
+    reader: &Scope<'_, C>,
+    records: &mut Vec<T>,
+    doc: impl Fn(&T) -> &EmployeeDoc,
+) -> DomainResult<u32> {
+    let digester = db.suppression_digester(sealer).await?;
+    let keyed: Vec<[String; 2]> = records
+        .iter()
+        .map(|r| [digester.email(&doc(r).email), digester.external_id(&doc(r).external_id)])
+        .collect();
+    let all: Vec<String> = keyed.iter().flatten().cloned().collect();
+    let suppressed = reader.suppressed(&all).await?;
+    let before = records.len();
+    let mut keyed = keyed.into_iter();
+    records.retain(|_| {
+        keyed
+            .next()
+            .is_none_or(|keys| keys.iter().all(|k| !suppressed.contains(k)))
+    });
+    Ok((before - records.len()) as u32)
+}
+
+/// Puts on each leaver's diff entry the active pairs that deactivating them pauses.
+pub(super) async fn note_pairs_to_pause<C: ConnectionTrait>(
+    reader: &Scope<'_, C>,
+    plan: &mut hris_plan::Plan,
+) -> DomainResult<()> {
+    for op in &mut plan.ops {
+        if op.kind == OpKind::Deactivate {
+            let pairs = super::pairs::active_pairs_of(reader, op.next.id).await?;
+            for change in &mut op.changes {
+                if let SyncChange::Deactivate { pairs_to_pause, .. } = change {
+                    *pairs_to_pause = pairs.clone();
+                }
+            }
+        }
+    }
     Ok(())
 }
 

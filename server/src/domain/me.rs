@@ -129,16 +129,7 @@ pub async fn sessions<C: ConnectionTrait>(
 ) -> DomainResult<SessionWindow> {
     let id = me(actor)?;
     let (from, to) = window(store::now(), from, to)?;
-    let filter = PairFilter {
-        participant_id: Some(id),
-        ..Default::default()
-    };
-    let pair_ids: Vec<Uuid> = scope
-        .list_pairs(None, &filter, None, None, 10_000)
-        .await?
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
+    let pair_ids = scope.pair_ids_of(id).await?;
     let mut data = scope.sessions_between(&pair_ids, from, to, MAX_SESSIONS + 1).await?;
     let truncated = data.len() as u64 > MAX_SESSIONS;
     data.truncate(MAX_SESSIONS as usize);

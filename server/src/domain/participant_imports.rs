@@ -379,18 +379,7 @@ pub async fn import(
         }
     }
     let reader = Scope::new(db.reader(), organisation_id);
-    // Erased people stay erased: a record whose email or external id is on the suppression list is left out.
-    let digester = db.suppression_digester(sealer).await?;
-    let keys: Vec<String> = records
-        .iter()
-        .flat_map(|(_, r)| [digester.email(&r.email), digester.external_id(&r.external_id)])
-        .collect();
-    let suppressed = reader.suppressed(&keys).await?;
-    let before = records.len();
-    records.retain(|(_, r)| {
-        !suppressed.contains(&digester.email(&r.email)) && !suppressed.contains(&digester.external_id(&r.external_id))
-    });
-    import.counts.suppressed = (before - records.len()) as u32;
+    import.counts.suppressed = hris_syncs::drop_suppressed(db, sealer, &reader, &mut records, |(_, r)| r).await?;
     let listed = records.len();
 
     let existing = reader.all_participants().await?;
@@ -417,16 +406,7 @@ pub async fn import(
             format!("the file lists nobody; refusing to deactivate {leavers} participants"),
         )]));
     }
-    for op in &mut plan.ops {
-        if op.kind == OpKind::Deactivate {
-            let pairs = super::pairs::active_pairs_of(&reader, op.next.id).await?;
-            for change in &mut op.changes {
-                if let SyncChange::Deactivate { pairs_to_pause, .. } = change {
-                    *pairs_to_pause = pairs.clone();
-                }
-            }
-        }
-    }
+    hris_syncs::note_pairs_to_pause(&reader, &mut plan).await?;
     let mut errors = unreadable;
     errors.append(&mut plan.errors);
     errors.sort_by_key(|e| match e {
