@@ -183,9 +183,9 @@ impl Application {
                 Some((port, server))
             }
         };
-        let spec = api::openapi();
+        let published = api::PublishedSpec::new(&api::openapi());
         let app_state = state.clone();
-        let mut server = HttpServer::new(move || api::app(app_state.clone(), spec.clone())).shutdown_timeout(30);
+        let mut server = HttpServer::new(move || api::app(app_state.clone(), published.clone())).shutdown_timeout(30);
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }

@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use openmetrics_parser::PrometheusValue;
-use serde_json::json;
+use serde_json::{Value, json};
 use upward_tests::{Backend, Receiver, TestApp, on_every_backend, with_fast_webhooks};
 
 on_every_backend!(an_operator_sees_the_api_move_in_prometheus);
+on_every_backend!(a_participant_read_straight_from_the_file_is_the_one_the_pool_reads);
 
 const TOKEN: &str = "metrics-token-for-the-scraper-0123";
 
@@ -185,4 +186,101 @@ async fn an_operator_sees_the_api_move_in_prometheus(backend: Backend) {
     let separate = app.metrics_base.clone().expect("a metrics listener");
     let parsed = parse(&text(app.client.get(format!("{separate}/metrics"))).await);
     assert!(total(&parsed, "upward_http_requests_total", &route) >= 7.0);
+}
+
+/// On SQLite the hottest read (`GET /v1/participants/{id}`, and a participant token's check that its person is still
+/// active) is done on the request's own thread rather than through the connection pool. An integrator must not be
+/// able to tell: every field equals what the pool reads for the list, and a row holding a value in a form the point
+/// reader does not decode is handed to the pool (and counted as skipped), never answered wrongly.
+async fn a_participant_read_straight_from_the_file_is_the_one_the_pool_reads(backend: Backend) {
+    let sqlite = matches!(backend, Backend::Sqlite);
+    let app = TestApp::spawn_with(backend, |c| c.metrics_token = Some(TOKEN.into())).await;
+    let org = app.org("Acme").await;
+    let manager = app.person(&org.token, "maya@acme.test", 8).await;
+    let created = app
+        .participant(
+            &org.token,
+            json!({
+                "external_id": "E-1", "email": "ada@acme.test", "display_name": "Ada", "department": "Engineering",
+                "job_title": "Graduate Engineer", "level": 2, "manager_id": manager["id"], "location": "Leeds",
+                "timezone": "Europe/London", "languages": ["en", "fr"], "attributes": {"cohort": 2026, "remote": true}
+            }),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/participants/{id}");
+    let listed = |page: Value| {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id.as_str())
+            .cloned()
+            .expect("listed")
+    };
+
+    // A text search scans, so it is always read through the pool: the reference.
+    let search = "/v1/participants?q=ada";
+    let before = scrape(&app).await;
+    let read: Value = app.get(&path, &org.token).await.json().await.unwrap();
+    assert_eq!(read, created, "the read equals what the write answered");
+    let pooled = listed(app.get(search, &org.token).await.json().await.unwrap());
+    assert_eq!(read, pooled, "and what the pool reads");
+    let body = |path: String| {
+        let request = app.request(reqwest::Method::GET, &path, &org.token);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let page = body("/v1/participants?limit=50".into()).await;
+    assert_eq!(listed(page), pooled, "a page read on the request's thread, too");
+    let filtered = format!(
+        "/v1/participants?department=Engineering&active=true&level_min=2&level_max=2&manager_id={}",
+        manager["id"].as_str().unwrap()
+    );
+    let page: Value = app.get(&filtered, &org.token).await.json().await.unwrap();
+    assert_eq!(
+        page["data"].as_array().unwrap().len(),
+        1,
+        "filters bind as the pool binds them: {page}"
+    );
+    assert_eq!(listed(page), pooled);
+    // The person's own token checks, on each request, that they are still active: the same read.
+    let own = app.participant_token(&org.token, &id).await;
+    assert_eq!(app.get(&path, &own).await.status(), 200);
+    let after = scrape(&app).await;
+    let reads = |s: &[Series], outcome: &str| total(s, "upward_db_point_reads_total", &[("outcome", outcome)]);
+    if sqlite {
+        assert!(
+            reads(&after, "read") >= reads(&before, "read") + 4.0,
+            "read on the request's thread"
+        );
+    }
+
+    // A participant in another organisation is missing here as everywhere.
+    let other = app.org("Globex").await;
+    assert_eq!(app.get(&path, &other.token).await.status(), 404);
+
+    // A time written in a form SQLite accepts but the point reader does not decode (minutes only): the read goes to
+    // the pool, which does, and the answer is the pool's.
+    if sqlite {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(app.database.url.as_str()).await.unwrap();
+        db.execute_unprepared(&format!(
+            "UPDATE participants SET updated_at = '2026-12-05 09:30' WHERE id = x'{}'",
+            id.replace('-', "")
+        ))
+        .await
+        .unwrap();
+        db.close().await.unwrap();
+        let before = scrape(&app).await;
+        let read: Value = app.get(&path, &org.token).await.json().await.unwrap();
+        assert_eq!(read["updated_at"], "2026-12-05T09:30:00Z");
+        assert_eq!(read, listed(app.get(search, &org.token).await.json().await.unwrap()));
+        let page = body("/v1/participants?limit=50".into()).await;
+        assert_eq!(read, listed(page), "the page, too, is handed to the pool");
+        let after = scrape(&app).await;
+        assert!(
+            reads(&after, "skipped") > reads(&before, "skipped"),
+            "counted as skipped"
+        );
+    }
 }

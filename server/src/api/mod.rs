@@ -474,10 +474,28 @@ fn constrain_parameters(spec: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The OpenAPI document as served, built once and shared by every HTTP worker: the rendered JSON (`/openapi.json`)
+/// and the route table told from it. Each worker holding its own copy of the document (and Swagger UI serialising it
+/// on every request) cost tens of megabytes of resident memory for no gain.
+#[derive(Clone)]
+pub struct PublishedSpec {
+    json: web::Bytes,
+    routes: web::Data<RouteTable>,
+}
+
+impl PublishedSpec {
+    pub fn new(spec: &utoipa::openapi::OpenApi) -> PublishedSpec {
+        PublishedSpec {
+            json: web::Bytes::from(spec.to_json().unwrap_or_default()),
+            routes: web::Data::new(RouteTable::new(spec)),
+        }
+    }
+}
+
 /// The whole application, as each HTTP worker builds it.
 pub fn app(
     state: web::Data<AppState>,
-    spec: utoipa::openapi::OpenApi,
+    published: PublishedSpec,
 ) -> actix_web::App<
     impl actix_web::dev::ServiceFactory<
         ServiceRequest,
@@ -488,7 +506,10 @@ pub fn app(
     >,
 > {
     let body_limit = state.config.max_body_bytes;
-    let route_table = web::Data::new(RouteTable::new(&spec));
+    let PublishedSpec {
+        json,
+        routes: route_table,
+    } = published;
     let (app, _) = actix_web::App::new()
         .app_data(state)
         .app_data(route_table)
@@ -507,10 +528,20 @@ pub fn app(
         .configure(routes)
         .split_for_parts();
     app.service(web::redirect("/docs", "/docs/"))
+        .route(
+            "/openapi.json",
+            web::get().to(move || {
+                let json = json.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .insert_header((header::CONTENT_TYPE, "application/json"))
+                        .body(json)
+                }
+            }),
+        )
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-                .url("/openapi.json", spec)
-                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+                .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none")),
         )
         .default_service(web::to(unmatched))
 }

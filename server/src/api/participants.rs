@@ -87,7 +87,7 @@ async fn list(
         manager_id: filters.manager_id,
         q: filters.q,
     };
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = participants::list(&scope, &filter, page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |p| p.id))
 }
@@ -163,7 +163,7 @@ async fn get_one(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     authorise_read(&principal, Some(id))?;
-    let participant = participants::get(&principal.scope(state.db.reader()), id).await?;
+    let participant = participants::get(&principal.read_scope(&state.db), id).await?;
     Ok(respond::with_etag(
         &req,
         StatusCode::OK,

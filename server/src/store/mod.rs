@@ -21,6 +21,7 @@ pub mod pairs;
 pub mod participant_imports;
 pub mod participants;
 pub mod plugins;
+mod point_reads;
 pub mod privacy;
 pub mod programmes;
 pub mod retention;
@@ -143,6 +144,8 @@ pub struct Db {
     read: DatabaseConnection,
     write: DatabaseConnection,
     backend: Backend,
+    /// SQLite files only: primary-key reads of the hottest rows on the calling thread (see `point_reads`).
+    point: Option<std::sync::Arc<point_reads::PointReads>>,
 }
 
 /// A quick look at the PostgreSQL server's address before the pool starts: a pool only says "timed out" after its
@@ -188,22 +191,33 @@ impl Db {
                 .foreign_keys(true)
                 // Deleted content is overwritten, not left in free pages: an erasure must remove the bytes.
                 .pragma("secure_delete", "on");
+            // No `SELECT 1` round trip before each use: a SQLite connection is a file handle in this process, it cannot
+            // have gone stale, and each check is a hop to the connection's worker thread and back.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.clone())
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             let read = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
+                .test_before_acquire(false)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            // In-memory databases are private to their connection: nothing to open beside the pool.
+            let file = options.get_filename();
+            let point = (!url.contains(":memory:") && !url.contains("mode=memory") && file.is_file())
+                .then(|| point_reads::PointReads::open(file))
+                .flatten()
+                .map(std::sync::Arc::new);
             Ok(Db {
                 read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
                 write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
                 backend: Backend::Sqlite,
+                point,
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             reachable(url).await?;
@@ -221,6 +235,7 @@ impl Db {
                 read: pool.clone(),
                 write: pool,
                 backend: Backend::Postgres,
+                point: None,
             })
         } else {
             Err(StoreError::Unavailable(format!(
@@ -255,6 +270,15 @@ impl Db {
     /// The connection for reads outside a transaction.
     pub fn reader(&self) -> &DatabaseConnection {
         &self.read
+    }
+
+    /// An organisation's rows for reading: the reader pool, and the point reads where this database has them.
+    pub(crate) fn read_scope(&self, organisation_id: Uuid) -> Scope<'_, DatabaseConnection> {
+        Scope {
+            conn: &self.read,
+            organisation_id,
+            point: self.point.as_deref(),
+        }
     }
 
     /// Starts a write transaction. Every change and the events it causes commit in one of these.
@@ -303,11 +327,16 @@ pub fn redact_url(url: &str) -> String {
 pub struct Scope<'c, C: ConnectionTrait> {
     conn: &'c C,
     organisation_id: Uuid,
+    point: Option<&'c point_reads::PointReads>,
 }
 
 impl<'c, C: ConnectionTrait> Scope<'c, C> {
     pub(crate) fn new(conn: &'c C, organisation_id: Uuid) -> Self {
-        Scope { conn, organisation_id }
+        Scope {
+            conn,
+            organisation_id,
+            point: None,
+        }
     }
 
     pub fn organisation_id(&self) -> Uuid {

@@ -80,6 +80,11 @@ pub(super) fn like_pattern(q: &str) -> String {
 
 impl<C: ConnectionTrait> Scope<'_, C> {
     pub async fn participant(&self, id: Uuid) -> StoreResult<Option<Participant>> {
+        if let Some(point) = self.point
+            && let Ok(found) = point.participant(self.organisation_id, id)
+        {
+            return found.map(from_row).transpose();
+        }
         participant::Entity::find_by_id(id)
             .filter(participant::Column::OrganisationId.eq(self.organisation_id))
             .filter(participant::Column::ErasedAt.is_null())
@@ -153,14 +158,15 @@ impl<C: ConnectionTrait> Scope<'_, C> {
         if let Some(after) = after {
             query = query.filter(participant::Column::Id.gt(after));
         }
-        query
-            .order_by_asc(participant::Column::Id)
-            .limit(limit)
-            .all(self.conn)
-            .await?
-            .into_iter()
-            .map(from_row)
-            .collect()
+        let query = query.order_by_asc(participant::Column::Id).limit(limit);
+        // A page by the index is read on the request's thread; a text search scans, and stays on the pool.
+        if let Some(point) = self.point
+            && filter.q.is_none()
+            && let Ok(models) = point.participants(&query)
+        {
+            return models.into_iter().map(from_row).collect();
+        }
+        query.all(self.conn).await?.into_iter().map(from_row).collect()
     }
 
     /// Many new participants in few statements.

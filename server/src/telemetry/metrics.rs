@@ -119,6 +119,11 @@ fn describe() {
         "From an HRIS sync's start to its end"
     );
     describe_counter!(
+        "upward_db_point_reads_total",
+        "SQLite primary-key reads served on the request's own thread (outcome `read`), or handed to the connection \
+         pool (`skipped`: the database was busy, or a value was in a form the point reader does not decode)"
+    );
+    describe_counter!(
         "upward_timed_events_total",
         "Time-based events emitted (session.upcoming, programme.ending_soon, pair.at_risk), by type"
     );
@@ -191,6 +196,22 @@ pub fn request(route: &str, method: &str, status: u16, elapsed: Duration) {
     };
     counter.increment(1);
     histogram.record(seconds);
+}
+
+/// A point read done on the calling thread (`true`) or handed to the pool. The two handles are registered once: this
+/// is the hottest read.
+pub fn point_read(read: bool) {
+    static HANDLES: std::sync::LazyLock<(metrics::Counter, metrics::Counter)> = std::sync::LazyLock::new(|| {
+        (
+            counter!("upward_db_point_reads_total", "outcome" => "read"),
+            counter!("upward_db_point_reads_total", "outcome" => "skipped"),
+        )
+    });
+    if HANDLE.get().is_none_or(Option::is_none) {
+        return;
+    }
+    let (done, skipped) = &*HANDLES;
+    if read { done } else { skipped }.increment(1);
 }
 
 pub fn plugin_invocation(kind: &'static str, outcome: &str, duration_ms: f64, fuel: u64) {
