@@ -1,12 +1,13 @@
-//! Primary-key reads of the hottest rows straight from the SQLite file, on the calling thread.
+//! The hottest reads straight from the SQLite file, on the calling thread: a participant by id, and a page of
+//! participants (bounded by its limit, in index order).
 //!
 //! sqlx runs every SQLite connection on a thread of its own: each query is a message to that thread and a wake-up
 //! back, two context switches that cost more than the B-tree lookup they carry (the read path's profile in
-//! `bench/README.md`: a third of the server's time in the kernel's task switching). A point read of one row in WAL
-//! mode never waits for a writer, so it is done here, synchronously, on a read-only connection kept in a small pool
-//! of our own. Anything unexpected — a busy database, a value stored in a form this decoder does not know, any
-//! error — answers `None`, and the caller reads through the pool as before: this path may be skipped, never wrong.
-//! PostgreSQL and in-memory databases do not have it.
+//! `bench/README.md`: a third of the server's time in the kernel's task switching). A read in WAL mode never waits
+//! for a writer, so these are done here, synchronously, on read-only connections kept in a small pool of our own
+//! (searches that scan stay on the pool: they would hold the worker thread). Anything unexpected — a busy database,
+//! a value stored in a form this decoder does not know, any error — answers `Skipped`, and the caller reads through
+//! the pool as before: this path may be skipped, never wrong. PostgreSQL and in-memory databases do not have it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
