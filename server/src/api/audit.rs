@@ -65,7 +65,7 @@ async fn list(
         since: filters.since,
         until: filters.until,
     };
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = crate::domain::page(scope.list_audit(&filter, page.after()?, limit + 1).await?, limit);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -195,6 +195,6 @@ async fn session_ics(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let body = calendar::session_ics(&principal.scope(state.db.reader()), principal.actor(), id).await?;
+    let body = calendar::session_ics(&principal.read_scope(&state.db), principal.actor(), id).await?;
     Ok(ics(&req, body, Some(&format!("session-{id}.ics"))))
 }

@@ -62,7 +62,7 @@ async fn list(
         state: filters.state,
         participant_id: None,
     };
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = enrolments::list(
         &scope,
         principal.actor(),
@@ -139,7 +139,7 @@ async fn get_one(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (e, _) = enrolments::visible(&principal.scope(state.db.reader()), principal.actor(), id.into_inner()).await?;
+    let (e, _) = enrolments::visible(&principal.read_scope(&state.db), principal.actor(), id.into_inner()).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &e, &e.etag()))
 }
 

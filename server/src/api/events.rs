@@ -50,7 +50,7 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
     let limit = page.limit()?;
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = crate::domain::page(
         scope
             .list_events(filters.event_type.as_deref(), filters.since, page.after()?, limit + 1)

@@ -94,7 +94,7 @@ async fn list(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = hris_connections::list(&scope, page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |c| c.id))
 }
@@ -119,7 +119,7 @@ async fn get_one(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let connection = hris_connections::get(&principal.scope(state.db.reader()), id.into_inner()).await?;
+    let connection = hris_connections::get(&principal.read_scope(&state.db), id.into_inner()).await?;
     Ok(respond::with_etag(
         &req,
         StatusCode::OK,
@@ -304,7 +304,7 @@ async fn start_sync(
     if tokio::time::timeout(wait, running).await.is_err() {
         return Ok(first);
     }
-    let sync = hris_syncs::get(&principal.scope(state.db.reader()), connection_id, sync_id).await?;
+    let sync = hris_syncs::get(&principal.read_scope(&state.db), connection_id, sync_id).await?;
     let status = if sync.is_finished() {
         StatusCode::CREATED
     } else {
@@ -341,7 +341,7 @@ async fn list_syncs(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = hris_syncs::list(&scope, id.into_inner(), page.after()?, page.limit()?).await?;
     Ok(HttpResponse::Ok().json(Page::new(rows, has_more, |s| s.id)))
 }
@@ -371,7 +371,7 @@ async fn get_sync(
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
     let (connection_id, sync_id) = path.into_inner();
-    let sync = hris_syncs::get(&principal.scope(state.db.reader()), connection_id, sync_id).await?;
+    let sync = hris_syncs::get(&principal.read_scope(&state.db), connection_id, sync_id).await?;
     Ok(HttpResponse::Ok().json(sync))
 }
 
@@ -429,7 +429,7 @@ async fn sync_changes(
     super::require_admin(&principal)?;
     let (connection_id, sync_id) = path.into_inner();
     let (after, limit) = query.position()?;
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) =
         hris_syncs::changes(&scope, connection_id, sync_id, query.kind.as_deref(), after, limit).await?;
     Ok(HttpResponse::Ok().json(changes_page(rows, has_more)))

@@ -77,7 +77,7 @@ where
     let retention = state.idempotency_retention();
     let fingerprint = fingerprint(req, principal, raw);
     if let Some(key) = &key.0
-        && let Some(previous) = lookup(&principal.scope(state.db.reader()), key, &fingerprint, retention).await?
+        && let Some(previous) = lookup(&principal.read_scope(&state.db), key, &fingerprint, retention).await?
     {
         return Ok(super::respond::replay(&previous, true));
     }

@@ -32,7 +32,7 @@ fn etag(idp: &IdentityProvider) -> String {
 #[get("/identity-provider")]
 async fn get_one(req: HttpRequest, state: web::Data<AppState>, principal: Principal) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let idp = identity_providers::get(&principal.scope(state.db.reader())).await?;
+    let idp = identity_providers::get(&principal.read_scope(&state.db)).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &idp, &etag(&idp)))
 }
 

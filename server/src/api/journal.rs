@@ -53,7 +53,7 @@ async fn list_notes(
     id: web::Path<Uuid>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) =
         journal::list_notes(&scope, principal.actor(), id.into_inner(), page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |n| n.id))
@@ -124,7 +124,7 @@ async fn get_note(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let n = journal::get_note(&principal.scope(state.db.reader()), principal.actor(), id.into_inner()).await?;
+    let n = journal::get_note(&principal.read_scope(&state.db), principal.actor(), id.into_inner()).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &n, &n.etag()))
 }
 
@@ -212,7 +212,7 @@ async fn list_learnings(
     id: web::Path<Uuid>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) =
         journal::list_learnings(&scope, principal.actor(), id.into_inner(), page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |l| l.id))
@@ -280,7 +280,7 @@ async fn get_learning(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let l = journal::get_learning(&principal.scope(state.db.reader()), principal.actor(), id.into_inner()).await?;
+    let l = journal::get_learning(&principal.read_scope(&state.db), principal.actor(), id.into_inner()).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &l, &l.etag()))
 }
 

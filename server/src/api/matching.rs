@@ -106,7 +106,7 @@ async fn get_one(
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
     let (programme_id, id) = path.into_inner();
-    let run = matching_runs::get(&principal.scope(state.db.reader()), principal.actor(), programme_id, id).await?;
+    let run = matching_runs::get(&principal.read_scope(&state.db), principal.actor(), programme_id, id).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &run, &run.etag()))
 }
 

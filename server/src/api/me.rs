@@ -44,7 +44,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 )]
 #[get("/me")]
 async fn profile(req: HttpRequest, state: web::Data<AppState>, principal: Principal) -> ApiResult<HttpResponse> {
-    let participant = me::profile(&principal.scope(state.db.reader()), principal.actor()).await?;
+    let participant = me::profile(&principal.read_scope(&state.db), principal.actor()).await?;
     Ok(respond::with_etag(
         &req,
         StatusCode::OK,
@@ -82,7 +82,7 @@ async fn my_pairs(
     filters: web::Query<MyPairFilters>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = me::my_pairs(&scope, principal.actor(), filters.state, page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |p| p.id))
 }
@@ -118,7 +118,7 @@ async fn my_sessions(
     principal: Principal,
     window: web::Query<SessionWindowParams>,
 ) -> ApiResult<HttpResponse> {
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let sessions = me::sessions(&scope, principal.actor(), window.from, window.to).await?;
     respond::hashed(&req, &sessions)
 }
@@ -158,7 +158,7 @@ async fn my_survey_requests(
         programme_id: None,
         state: filters.state,
     };
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let actor = crate::domain::Actor::Participant(id);
     let (rows, has_more) = surveys::list_requests(&scope, actor, filter, page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |r| r.id))
@@ -184,7 +184,7 @@ async fn my_enrolments(
     principal: Principal,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = me::enrolments(&scope, principal.actor(), page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |e| e.id))
 }
@@ -222,7 +222,7 @@ async fn pairs_across_programmes(
     filters: web::Query<PairsAcrossFilters>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = me::pairs(
         &scope,
         principal.actor(),

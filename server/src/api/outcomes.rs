@@ -50,7 +50,7 @@ async fn get_retention(
     query: web::Query<RetentionQuery>,
 ) -> ApiResult<HttpResponse> {
     let r = outcomes::retention(
-        &principal.scope(state.db.reader()),
+        &principal.read_scope(&state.db),
         principal.actor(),
         id.into_inner(),
         &query,
@@ -82,7 +82,7 @@ async fn get_programme_curve(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let c = outcomes::would_recommend(
-        &principal.scope(state.db.reader()),
+        &principal.read_scope(&state.db),
         principal.actor(),
         Some(id.into_inner()),
         state.config.min_group_size,
@@ -103,7 +103,7 @@ async fn get_programme_curve(
 #[get("/outcomes/would-recommend")]
 async fn get_curve(state: web::Data<AppState>, principal: Principal) -> ApiResult<HttpResponse> {
     let c = outcomes::would_recommend(
-        &principal.scope(state.db.reader()),
+        &principal.read_scope(&state.db),
         principal.actor(),
         None,
         state.config.min_group_size,
@@ -131,7 +131,7 @@ async fn get_curve(state: web::Data<AppState>, principal: Principal) -> ApiResul
 #[get("/programmes/{id}/outcomes/change")]
 async fn get_change(state: web::Data<AppState>, principal: Principal, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let c = outcomes::change(
-        &principal.scope(state.db.reader()),
+        &principal.read_scope(&state.db),
         principal.actor(),
         id.into_inner(),
         state.config.min_group_size,

@@ -64,7 +64,7 @@ async fn list(
         at_risk: filters.at_risk,
         programme_ids: None,
     };
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = pairs::list(
         &scope,
         principal.actor(),
@@ -145,7 +145,7 @@ async fn get_one(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (p, _) = pairs::visible(&principal.scope(state.db.reader()), principal.actor(), id.into_inner()).await?;
+    let (p, _) = pairs::visible(&principal.read_scope(&state.db), principal.actor(), id.into_inner()).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &p, &p.etag()))
 }
 

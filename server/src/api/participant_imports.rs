@@ -134,7 +134,7 @@ async fn list(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     require_admin(&principal)?;
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = participant_imports::list(&scope, page.after()?, page.limit()?).await?;
     Ok(HttpResponse::Ok().json(Page::new(rows, has_more, |i| i.id)))
 }
@@ -157,7 +157,7 @@ async fn list(
 #[get("/participant-imports/{id}")]
 async fn get_one(state: web::Data<AppState>, principal: Principal, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     require_admin(&principal)?;
-    let import = participant_imports::get(&principal.scope(state.db.reader()), id.into_inner()).await?;
+    let import = participant_imports::get(&principal.read_scope(&state.db), id.into_inner()).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, import.etag()))
         .json(import))
@@ -186,7 +186,7 @@ async fn changes(
 ) -> ApiResult<HttpResponse> {
     require_admin(&principal)?;
     let (after, limit) = query.position()?;
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) =
         participant_imports::changes(&scope, id.into_inner(), query.kind.as_deref(), after, limit).await?;
     Ok(HttpResponse::Ok().json(changes_page(rows, has_more)))

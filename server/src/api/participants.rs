@@ -120,7 +120,7 @@ async fn create(
     let fingerprint = idempotency::fingerprint(&req, &principal, &body.raw);
     if let Some(key) = &key.0
         && let Some(previous) =
-            idempotency::lookup(&principal.scope(state.db.reader()), key, &fingerprint, retention).await?
+            idempotency::lookup(&principal.read_scope(&state.db), key, &fingerprint, retention).await?
     {
         return Ok(respond::replay(&previous, true));
     }
@@ -287,7 +287,7 @@ async fn reporting_line(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     authorise_read(&principal, Some(id))?;
-    let line = participants::reporting_line(&principal.scope(state.db.reader()), id).await?;
+    let line = participants::reporting_line(&principal.read_scope(&state.db), id).await?;
     respond::hashed(&req, &ReportingLine { data: line })
 }
 
@@ -348,7 +348,7 @@ async fn mint_token(
         )])
         .into());
     }
-    let participant = participants::get(&principal.scope(state.db.reader()), id.into_inner()).await?;
+    let participant = participants::get(&principal.read_scope(&state.db), id.into_inner()).await?;
     if !participant.active {
         return Err(ApiError::Conflict("the participant is inactive".into()));
     }

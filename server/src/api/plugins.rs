@@ -269,7 +269,7 @@ async fn upload(
     if tokio::time::timeout(wait, compiling).await.is_err() {
         return Ok(first);
     }
-    let plugin = plugins::get(&principal.scope(state.db.reader()), id).await?;
+    let plugin = plugins::get(&principal.read_scope(&state.db), id).await?;
     let status = match plugin.state {
         PluginState::Ready => StatusCode::CREATED,
         _ => StatusCode::ACCEPTED,
@@ -321,7 +321,7 @@ async fn list(
         name: f.name,
         state: f.state,
     };
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = plugins::list(&scope, &filter, page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |p| p.id))
 }
@@ -346,7 +346,7 @@ async fn get_one(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let plugin = plugins::get(&principal.scope(state.db.reader()), id.into_inner()).await?;
+    let plugin = plugins::get(&principal.read_scope(&state.db), id.into_inner()).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &plugin, &plugin.etag()))
 }
 
@@ -446,7 +446,7 @@ async fn download(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let plugin = plugins::get(&scope, id.into_inner()).await?;
     let etag = format!("\"{}\"", plugin.sha256);
     let matches = req
@@ -529,7 +529,7 @@ async fn invocations(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = plugins::invocations(&scope, id.into_inner(), page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |r| r.id))
 }
@@ -549,7 +549,7 @@ async fn invocations(
 #[get("/plugin-limits")]
 async fn get_limits(state: web::Data<AppState>, principal: Principal) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let view = plugins::limits(&principal.scope(state.db.reader()), &state.config).await?;
+    let view = plugins::limits(&principal.read_scope(&state.db), &state.config).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

@@ -85,7 +85,7 @@ async fn export(state: web::Data<AppState>, principal: Principal, id: web::Path<
     let id = id.into_inner();
     own_or_admin(&principal, id, "an export")?;
     state.audit.flush().await;
-    let document = privacy::export(&principal.scope(state.db.reader()), &state.secrets, id).await?;
+    let document = privacy::export(&principal.read_scope(&state.db), &state.secrets, id).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .insert_header((
@@ -162,7 +162,7 @@ async fn lift_suppression(
 #[get("/data-retention")]
 async fn get_retention(state: web::Data<AppState>, principal: Principal) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let settings = retention::settings(&principal.scope(state.db.reader())).await?;
+    let settings = retention::settings(&principal.read_scope(&state.db)).await?;
     Ok(HttpResponse::Ok().json(settings))
 }
 
@@ -254,7 +254,7 @@ async fn get_sensitive(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     own_or_admin(&principal, id, "special-category data")?;
-    let found = special_category::read(&principal.scope(state.db.reader()), &state.secrets, id).await?;
+    let found = special_category::read(&principal.read_scope(&state.db), &state.secrets, id).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(found))

@@ -62,7 +62,7 @@ async fn list(
     filters: web::Query<ProgrammeFilters>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = programmes::list(
         &scope,
         principal.actor(),
@@ -185,7 +185,7 @@ async fn get_one(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let p = programmes::visible(&principal.scope(state.db.reader()), principal.actor(), id.into_inner()).await?;
+    let p = programmes::visible(&principal.read_scope(&state.db), principal.actor(), id.into_inner()).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &p, &p.etag()))
 }
 
@@ -308,7 +308,7 @@ async fn transition(
 )]
 #[get("/programmes/{id}/metrics")]
 async fn get_metrics(state: web::Data<AppState>, principal: Principal, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
-    let m = metrics::programme(&principal.scope(state.db.reader()), principal.actor(), id.into_inner()).await?;
+    let m = metrics::programme(&principal.read_scope(&state.db), principal.actor(), id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(m))
 }
 
@@ -347,7 +347,7 @@ async fn get_breakdown(
     query: web::Query<BreakdownQuery>,
 ) -> ApiResult<HttpResponse> {
     let b = crate::domain::inclusion::breakdown(
-        &principal.scope(state.db.reader()),
+        &principal.read_scope(&state.db),
         principal.actor(),
         id.into_inner(),
         &query.attribute,
@@ -380,7 +380,7 @@ async fn stories(
     id: web::Path<Uuid>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) =
         journal::stories(&scope, principal.actor(), id.into_inner(), page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |s| s.learning_id))

@@ -148,7 +148,7 @@ async fn get_report(
         });
     }
     let r = report::programme(
-        &principal.scope(state.db.reader()),
+        &principal.read_scope(&state.db),
         principal.actor(),
         id.into_inner(),
         state.config.min_group_size,

@@ -55,7 +55,7 @@ async fn list(
     filters: web::Query<SessionFilters>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = sessions::list(
         &scope,
         principal.actor(),
@@ -132,7 +132,7 @@ async fn get_one(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (s, _, _) = sessions::visible(&principal.scope(state.db.reader()), principal.actor(), id.into_inner()).await?;
+    let (s, _, _) = sessions::visible(&principal.read_scope(&state.db), principal.actor(), id.into_inner()).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &s, &s.etag()))
 }
 

@@ -50,7 +50,7 @@ async fn list(
     id: web::Path<Uuid>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) =
         surveys::list(&scope, principal.actor(), id.into_inner(), page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |s| s.id))
@@ -160,7 +160,7 @@ async fn get_one(
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
     let (programme_id, id) = path.into_inner();
-    let s = surveys::get(&principal.scope(state.db.reader()), principal.actor(), programme_id, id).await?;
+    let s = surveys::get(&principal.read_scope(&state.db), principal.actor(), programme_id, id).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &s, &s.etag()))
 }
 
@@ -233,7 +233,7 @@ async fn scores(
 ) -> ApiResult<HttpResponse> {
     let (programme_id, id) = path.into_inner();
     let s = surveys::scores(
-        &principal.scope(state.db.reader()),
+        &principal.read_scope(&state.db),
         principal.actor(),
         programme_id,
         id,
@@ -279,7 +279,7 @@ async fn list_requests(
         programme_id: filters.programme_id,
         state: filters.state,
     };
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) =
         surveys::list_requests(&scope, principal.actor(), filter, page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |r| r.id))
@@ -305,7 +305,7 @@ async fn get_request(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let r = surveys::get_request(&principal.scope(state.db.reader()), principal.actor(), id.into_inner()).await?;
+    let r = surveys::get_request(&principal.read_scope(&state.db), principal.actor(), id.into_inner()).await?;
     respond::hashed(&req, &r)
 }
 

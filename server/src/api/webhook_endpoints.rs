@@ -102,7 +102,7 @@ async fn list(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = webhook_endpoints::list(&scope, page.after()?, page.limit()?).await?;
     respond::hashed(&req, &Page::new(rows, has_more, |e| e.id))
 }
@@ -127,7 +127,7 @@ async fn get_one(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let endpoint = webhook_endpoints::get(&principal.scope(state.db.reader()), id.into_inner()).await?;
+    let endpoint = webhook_endpoints::get(&principal.read_scope(&state.db), id.into_inner()).await?;
     Ok(respond::with_etag(&req, StatusCode::OK, &endpoint, &endpoint.etag()))
 }
 
@@ -266,7 +266,7 @@ async fn list_deliveries(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
-    let scope = principal.scope(state.db.reader());
+    let scope = principal.read_scope(&state.db);
     let (rows, has_more) = webhook_deliveries::list(
         &scope,
         id.into_inner(),
@@ -301,7 +301,7 @@ async fn get_delivery(
 ) -> ApiResult<HttpResponse> {
     super::require_admin(&principal)?;
     let (endpoint_id, id) = path.into_inner();
-    let delivery = webhook_deliveries::get(&principal.scope(state.db.reader()), endpoint_id, id).await?;
+    let delivery = webhook_deliveries::get(&principal.read_scope(&state.db), endpoint_id, id).await?;
     Ok(HttpResponse::Ok().json(delivery))
 }
 
